@@ -1,0 +1,66 @@
+# gpt2c Makefile.  `make` builds every program, `make test` runs every test,
+# `make demo` runs the main job, `make bench` measures speed and memory.
+# Knobs: NO_OMP=1 (build without OpenMP), SHARED=path (the shared fixtures),
+# SAN=1 (AddressSanitizer + UBSan build into build/san), CC=clang.
+
+CC      ?= cc
+SHARED  ?= ../shared
+OPT     ?= -O3 -march=native
+CFLAGS  ?= $(OPT)
+CFLAGS  += -std=c11 -Wall -Wextra -g -I.
+LDLIBS  += -lm
+
+ifdef NO_OMP
+  CFLAGS += -Wno-unknown-pragmas
+else
+  CFLAGS  += -fopenmp
+  LDFLAGS += -fopenmp
+endif
+
+# SAN=1: the same programs and tests, built with sanitizers into their own
+# folder so a normal build is never mixed with an instrumented one.
+ifdef SAN
+  BUILD   ?= build/san
+  BIN     ?= build/san
+  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+else
+  BUILD   ?= build
+  BIN     ?= .
+endif
+
+LIB_SRC  = common.c gpt2.c
+LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+PROGRAMS = $(BIN)/test_gpt2
+C_TESTS  = $(BUILD)/test_model
+SH_TESTS = test/test_checkpoint_errors.sh
+
+.PHONY: all test test-sanitize clean
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.c $(wildcard *.h) | $(BUILD)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/tools/%.o: tools/%.c $(wildcard *.h) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/test/%.o: test/%.c $(wildcard *.h) test/check.h | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSHARED_DIR='"$(SHARED)"' -c $< -o $@
+$(BUILD):
+	@mkdir -p $@
+
+$(BIN)/test_gpt2: $(BUILD)/test/test_gpt2.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/test_model: $(BUILD)/test/test_model.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# Every test program and script, counted by test/run.sh, which ends with
+# "N passed, N failed, N skipped".
+test: all $(C_TESTS)
+	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) bash test/run.sh $(C_TESTS) test/test_fixtures.sh $(SH_TESTS)
+
+test-sanitize:
+	$(MAKE) SAN=1 test
+
+clean:
+	rm -rf build $(PROGRAMS)

@@ -1,0 +1,150 @@
+/* common.c: see common.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void vreport(const char *fmt, va_list ap) {
+    fflush(stdout);
+    fputs("gpt2c: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+    exit(EXIT_BAD_DATA);
+}
+
+void die_usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
+    exit(EXIT_USAGE);
+}
+
+void *xmalloc(size_t bytes, const char *what) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) die("out of memory allocating %zu bytes for %s", bytes, what);
+    return p;
+}
+
+void *xcalloc(size_t count, size_t size, const char *what) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) die("out of memory allocating %zu x %zu bytes for %s", count, size, what);
+    return p;
+}
+
+size_t mul_size(size_t a, size_t b, const char *what) {
+    if (a != 0 && b > SIZE_MAX / a) die("%s: size overflows", what);
+    return a * b;
+}
+
+FILE *xfopen(const char *path, const char *mode) {
+    FILE *f = fopen(path, mode);
+    if (!f) die("%s: cannot open: %s", path, strerror(errno));
+    return f;
+}
+
+void xfread(void *buf, size_t size, size_t count, FILE *f, const char *path) {
+    size_t got = fread(buf, size, count, f);
+    if (got != count) {
+        if (ferror(f)) die("%s: read error: %s", path, strerror(errno));
+        die("%s: truncated (wanted %zu items of %zu bytes, got %zu)", path, count, size, got);
+    }
+}
+
+void xfwrite(const void *buf, size_t size, size_t count, FILE *f, const char *path) {
+    if (fwrite(buf, size, count, f) != count) die("%s: write error: %s", path, strerror(errno));
+}
+
+void xfclose(FILE *f, const char *path) {
+    if (fclose(f) != 0) die("%s: error on close: %s", path, strerror(errno));
+}
+
+size_t file_size(FILE *f, const char *path) {
+    long here = ftell(f);
+    if (here < 0 || fseek(f, 0, SEEK_END) != 0) die("%s: cannot seek: %s", path, strerror(errno));
+    long end = ftell(f);
+    if (end < 0 || fseek(f, here, SEEK_SET) != 0) die("%s: cannot seek: %s", path, strerror(errno));
+    return (size_t)end;
+}
+
+char *read_whole_file(const char *path, size_t *len) {
+    FILE *f = xfopen(path, "rb");
+    size_t n = file_size(f, path);
+    char *buf = xmalloc(n + 1, path);
+    xfread(buf, 1, n, f, path);
+    buf[n] = '\0';
+    xfclose(f, path);
+    if (len) *len = n;
+    return buf;
+}
+
+AtomicFile atomic_open(const char *path) {
+    AtomicFile af;
+    size_t n = strlen(path);
+    af.path = xmalloc(n + 1, "file name");
+    memcpy(af.path, path, n + 1);
+    af.tmp_path = xmalloc(n + 5, "file name");
+    memcpy(af.tmp_path, path, n);
+    memcpy(af.tmp_path + n, ".tmp", 5);
+    af.f = xfopen(af.tmp_path, "wb");
+    return af;
+}
+
+void atomic_commit(AtomicFile *af) {
+    if (fflush(af->f) != 0) die("%s: write error: %s", af->tmp_path, strerror(errno));
+    if (fsync(fileno(af->f)) != 0) die("%s: fsync failed: %s", af->tmp_path, strerror(errno));
+    xfclose(af->f, af->tmp_path);
+    if (rename(af->tmp_path, af->path) != 0)
+        die("%s: cannot rename to %s: %s", af->tmp_path, af->path, strerror(errno));
+    free(af->path);
+    free(af->tmp_path);
+    af->f = NULL;
+    af->path = af->tmp_path = NULL;
+}
+
+void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]) {
+    size_t got = fread(header, sizeof(int32_t), HEADER_INTS, f);
+    if (got != HEADER_INTS) {
+        if (ferror(f)) die("%s: read error: %s", path, strerror(errno));
+        die("%s: truncated header (%zu of 1024 bytes)", path, got * sizeof(int32_t));
+    }
+}
+
+long parse_long(const char *s, const char *flag, long min, long max) {
+    if (!s) die_usage("%s needs a value", flag);
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0') die_usage("%s: '%s' is not an integer", flag, s);
+    if (v < min || v > max) die_usage("%s: %ld is out of range [%ld, %ld]", flag, v, min, max);
+    return v;
+}
+
+double parse_double(const char *s, const char *flag, double min, double max) {
+    if (!s) die_usage("%s needs a value", flag);
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || isnan(v)) die_usage("%s: '%s' is not a number", flag, s);
+    if (v < min || v > max) die_usage("%s: %g is out of range [%g, %g]", flag, v, min, max);
+    return v;
+}
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

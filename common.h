@@ -1,0 +1,65 @@
+/*
+ * common.h: checked I/O, allocation and error reporting shared by every program.
+ *
+ * The rule of the project: bad input gets ONE line on stderr that names the
+ * file and what is wrong, and a non-zero exit. Rather than repeat that logic
+ * at every fopen/fread/malloc, each call goes through one of these wrappers.
+ * Exit codes: 1 = bad data or a failed operation, 2 = bad command-line usage.
+ */
+#ifndef GPT2C_COMMON_H
+#define GPT2C_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define EXIT_BAD_DATA 1
+#define EXIT_USAGE 2
+
+/* Print "gpt2c: <message>" and exit(1). printf-style. */
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* Same, but for command-line mistakes: exit(2). */
+void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* Allocation that never returns NULL: on failure it names what it was for. */
+void *xmalloc(size_t bytes, const char *what);
+void *xcalloc(size_t count, size_t size, const char *what);
+/* a*b (and a*b*c) in size_t, dying with `what` if the product would overflow. */
+size_t mul_size(size_t a, size_t b, const char *what);
+
+/* fopen/fread/fwrite/fclose that report the path and reason on failure. */
+FILE *xfopen(const char *path, const char *mode);
+/* Read exactly `count` items or die with "PATH: truncated (...)". */
+void xfread(void *buf, size_t size, size_t count, FILE *f, const char *path);
+void xfwrite(const void *buf, size_t size, size_t count, FILE *f, const char *path);
+void xfclose(FILE *f, const char *path);
+/* Size of an open file in bytes (dies if it cannot be determined). */
+size_t file_size(FILE *f, const char *path);
+/* Read a whole file into a NUL-terminated heap buffer; *len gets its size. */
+char *read_whole_file(const char *path, size_t *len);
+
+/*
+ * Atomic file replacement: write to "<path>.tmp", then fsync and rename over
+ * <path>. A crash at any moment leaves either the old file or the new one,
+ * never a half-written file under the real name.
+ */
+typedef struct {
+    FILE *f;
+    char *path;     /* final name */
+    char *tmp_path; /* "<path>.tmp" */
+} AtomicFile;
+AtomicFile atomic_open(const char *path);
+void atomic_commit(AtomicFile *af); /* flush, fsync, close, rename; dies on failure */
+
+/* The 256-int32 header that starts every llm.c-format file. */
+#define HEADER_INTS 256
+void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]);
+
+/* Strict number parsing for command-line values: die_usage on junk. */
+long parse_long(const char *s, const char *flag, long min, long max);
+double parse_double(const char *s, const char *flag, double min, double max);
+
+/* Wall-clock seconds from a monotonic clock. */
+double now_seconds(void);
+
+#endif
