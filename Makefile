@@ -32,8 +32,8 @@ endif
 LIB_SRC  = common.c gpt2.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 PROGRAMS = $(BIN)/test_gpt2
-C_TESTS  = $(BUILD)/test_model
-SH_TESTS = test/test_checkpoint_errors.sh
+C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint
+SH_TESTS = test/test_fixtures.sh
 
 .PHONY: all test test-sanitize clean
 all: $(PROGRAMS)
@@ -51,13 +51,13 @@ $(BUILD):
 
 $(BIN)/test_gpt2: $(BUILD)/test/test_gpt2.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BUILD)/test_model: $(BUILD)/test/test_model.o $(LIB_OBJ)
+$(BUILD)/test_%: $(BUILD)/test/test_%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # Every test program and script, counted by test/run.sh, which ends with
 # "N passed, N failed, N skipped".
 test: all $(C_TESTS)
-	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) bash test/run.sh $(C_TESTS) test/test_fixtures.sh $(SH_TESTS)
+	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) bash test/run.sh $(C_TESTS) $(SH_TESTS)
 
 test-sanitize:
 	$(MAKE) SAN=1 test

@@ -1,0 +1,212 @@
+/*
+ * gpt2.h: the GPT-2 model, its parameters, activations and API.
+ *
+ * Read this file first. It says what the model *is*: a config (six integers),
+ * 16 parameter tensors carved out of one flat float array (the order of the
+ * llm.c checkpoint file), and the activations one forward pass keeps for the
+ * backward pass. gpt2.c holds the math; notes.md derives it.
+ *
+ * Shapes are written (B,T,C): batch, time (sequence position), channels.
+ * V is the vocabulary size, Vp the padded vocabulary (a multiple of 128, the
+ * number of rows of wte), L the layers, NH the attention heads, hs = C/NH.
+ */
+#ifndef GPT2C_GPT2_H
+#define GPT2C_GPT2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHECKPOINT_MAGIC 20240326
+#define STATE_MAGIC 20240327
+
+typedef struct {
+    int maxT; /* the longest sequence the model can see: rows of wpe */
+    int V;    /* vocabulary size (50257 for GPT-2) */
+    int Vp;   /* padded vocabulary size: rows of wte; rows V..Vp-1 are zero */
+    int L;    /* number of transformer blocks */
+    int NH;   /* attention heads per block */
+    int C;    /* channels: the width of the residual stream */
+} GPT2Config;
+
+/* The 16 parameter tensors, in checkpoint order. Each is a pointer into one
+ * flat array, so saving, zeroing gradients and AdamW are single loops. */
+#define NUM_PARAM_TENSORS 16
+typedef struct {
+    float *wte;      /* (Vp, C)     token embedding; also the output projection (tied) */
+    float *wpe;      /* (maxT, C)   position embedding */
+    float *ln1w;     /* (L, C)      layernorm 1 scale */
+    float *ln1b;     /* (L, C)      layernorm 1 shift */
+    float *qkvw;     /* (L, 3C, C)  attention input projection: rows [q | k | v] */
+    float *qkvb;     /* (L, 3C) */
+    float *attprojw; /* (L, C, C)   attention output projection */
+    float *attprojb; /* (L, C) */
+    float *ln2w;     /* (L, C)      layernorm 2 scale */
+    float *ln2b;     /* (L, C) */
+    float *fcw;      /* (L, 4C, C)  MLP up-projection */
+    float *fcb;      /* (L, 4C) */
+    float *fcprojw;  /* (L, C, 4C)  MLP down-projection */
+    float *fcprojb;  /* (L, C) */
+    float *lnfw;     /* (C)         final layernorm scale */
+    float *lnfb;     /* (C) */
+} ParameterTensors;
+
+/* Names of the tensors in checkpoint order, for messages and tests. */
+extern const char *const PARAM_TENSOR_NAMES[NUM_PARAM_TENSORS];
+
+/*
+ * Activations kept by the forward pass, for a batch of up to (B,T) allocated
+ * at gpt2_alloc time. Per-layer tensors are stacked: layer l's slice of a
+ * (L,B,T,C) tensor starts at l*B*T*C, where B and T are those of the current
+ * call (they may be smaller than the allocated sizes).
+ */
+typedef struct {
+    float *encoded;   /* (B,T,C)      wte[x] + wpe[t]: the residual stream entering layer 0 */
+    float *ln1;       /* (L,B,T,C)    layernorm 1 output */
+    float *ln1_mean;  /* (L,B,T)      saved for the backward pass */
+    float *ln1_rstd;  /* (L,B,T)      1/sqrt(var + eps) */
+    float *qkv;       /* (L,B,T,3C)   queries, keys, values */
+    float *att;       /* (L,B,NH,T,T) attention probabilities (post-softmax, causal) */
+    float *atty;      /* (L,B,T,C)    attention output, heads concatenated */
+    float *attproj;   /* (L,B,T,C)    after the output projection */
+    float *residual2; /* (L,B,T,C)    residual stream after attention */
+    float *ln2;       /* (L,B,T,C) */
+    float *ln2_mean;  /* (L,B,T) */
+    float *ln2_rstd;  /* (L,B,T) */
+    float *fch;       /* (L,B,T,4C)   MLP hidden, before GELU */
+    float *fch_gelu;  /* (L,B,T,4C)   after GELU */
+    float *fcproj;    /* (L,B,T,C)    MLP output */
+    float *residual3; /* (L,B,T,C)    residual stream leaving the layer */
+    float *lnf;       /* (B,T,C)      final layernorm */
+    float *lnf_mean;  /* (B,T) */
+    float *lnf_rstd;  /* (B,T) */
+    float *logits;    /* (B,T,V)      only the first V rows of wte are used; the backward
+                                      pass overwrites this with dloss/dlogits */
+    float *losses;    /* (B,T)        per-position cross-entropy */
+} ActivationTensors;
+#define NUM_ACTIVATION_TENSORS 21
+
+/*
+ * Gradients of activations are needed only until the layer that made them has
+ * been through its backward pass, so instead of a gradient twin of every
+ * activation we keep one layer's worth and reuse it for every layer.
+ */
+typedef struct {
+    float *dresidual; /* (B,T,C)    gradient flowing down the residual stream */
+    float *dln;       /* (B,T,C)    gradient of a layernorm output */
+    float *dqkv;      /* (B,T,3C) */
+    float *datt;      /* (B,NH,T,T) */
+    float *datty;     /* (B,T,C) */
+    float *dfch;      /* (B,T,4C)   gradient of the GELU input */
+    float *dfch_gelu; /* (B,T,4C)   gradient of the GELU output */
+} BackwardScratch;
+#define NUM_SCRATCH_TENSORS 7
+
+typedef struct {
+    GPT2Config config;
+
+    ParameterTensors params;
+    size_t param_sizes[NUM_PARAM_TENSORS];
+    float *params_memory;
+    size_t num_parameters;
+
+    ParameterTensors grads; /* same layout as params; allocated by gpt2_alloc */
+    float *grads_memory;
+
+    float *m_memory; /* AdamW first and second moments; allocated on first update */
+    float *v_memory;
+
+    /* Activations for up to (B_max, T_max), from gpt2_alloc. */
+    int B_max, T_max;
+    ActivationTensors acts;
+    float *acts_memory;
+    BackwardScratch scratch;
+    float *scratch_memory;
+    int *inputs;  /* (B,T) of the last forward */
+    int *targets; /* (B,T) of the last forward, or unused when it had none */
+    int B, T;     /* sizes of the last forward */
+    float mean_loss; /* of the last forward with targets; -1 when it had none */
+} GPT2;
+
+/* ---- construction and checkpoints ---- */
+
+/* Number of elements of each of the 16 tensors for a config (all size_t:
+ * GPT-2 XL has 1.6e9 parameters, more than an int can count). Returns the total,
+ * or 0 if a size would overflow. */
+size_t gpt2_param_sizes(const GPT2Config *c, size_t sizes[NUM_PARAM_TENSORS]);
+/* Checks a config read from `path`; dies naming the problem. */
+void gpt2_validate_config(const GPT2Config *c, const char *path);
+/* A model with zeroed parameters for a config (used by the trainer and tests). */
+void gpt2_init_empty(GPT2 *model, const GPT2Config *config);
+/* Load a version 3 (float32) or version 5 (bfloat16) checkpoint. */
+void gpt2_load(GPT2 *model, const char *path);
+/* Save as version 3 (float32), atomically (temp file + rename). */
+void gpt2_save(const GPT2 *model, const char *path);
+/* Allocate gradients and activations for batches of up to (B_max, T_max). */
+void gpt2_alloc(GPT2 *model, int B_max, int T_max);
+void gpt2_free(GPT2 *model);
+
+/* ---- the model ---- */
+
+/* inputs (B,T) token ids; targets (B,T) or NULL. With targets, sets mean_loss. */
+void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int T);
+void gpt2_zero_grad(GPT2 *model);
+/* Gradients of mean_loss from the last forward (which must have had targets). */
+void gpt2_backward(GPT2 *model);
+
+/* ---- the optimizer ---- */
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    /* 1: decay every parameter (the fixtures' convention); 0: decay only the
+     * 2-D weight matrices (wte, wpe, qkvw, attprojw, fcw, fcprojw), the GPT-2
+     * recipe: biases and layernorm gains are left alone. */
+    int decay_all;
+} AdamWConfig;
+
+/* One AdamW update of every parameter; t is the step number, starting at 1. */
+void gpt2_update(GPT2 *model, const AdamWConfig *opt, int t);
+/* 1 if tensor i of the checkpoint order is a 2-D weight matrix. */
+int gpt2_tensor_is_matrix(int i);
+
+/* ---- the debug state: one batch with its reference logits, loss, gradients ---- */
+
+#define STATE_VERSION 2
+typedef struct {
+    int B, T, V;
+    int *x, *y;       /* (B,T) inputs and targets */
+    float *logits;    /* (B,T,V), unpadded */
+    float loss;
+    float *grads;     /* num_parameters, checkpoint order, padded wte rows included */
+    size_t num_parameters;
+} DebugState;
+
+/* Load a state for `model`'s config; dies on a bad header or a size mismatch. */
+void debug_state_load(DebugState *s, const char *path, const GPT2 *model);
+/* Write a state (atomically) in the same format. */
+void debug_state_save(const DebugState *s, const char *path);
+void debug_state_free(DebugState *s);
+
+/* ---- the layer ops, exposed for tests and for the GPU comparison ---- */
+void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C);
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C);
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int B, int T, int C);
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int B, int T, int C);
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int T, int C,
+                    int OC);
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int B, int T, int C, int OC);
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
+                        int T, int C, int NH);
+void gelu_forward(float *out, const float *inp, size_t N);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+void residual_forward(float *out, const float *inp1, const float *inp2, size_t N);
+void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t N);
+void crossentropy_forward(float *losses, const float *logits, const int *targets, int B, int T, int V);
+void crossentropy_backward(float *dlogits, const int *targets, int B, int T, int V);
+void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, int t);
+
+#endif
