@@ -184,45 +184,53 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
 /* ------------------------------------------------------------------------ */
 /* attention: causal multi-head self-attention                              */
 
+/* One query attending over n keys (positions 0..n-1) of one head:
+ *   score[t2] = q . k[t2] / sqrt(hs),  att = softmax(score),  out = sum_t2 att[t2] v[t2]
+ * k and v point at position 0 of this head; consecutive positions are
+ * kv_stride floats apart. Shared by the full forward pass (keys inside the
+ * (B,T,3C) qkv activation) and the KV-cache step (keys inside the cache). */
+static void attend_one_query(float *out, float *att, const float *q, const float *k, const float *v,
+                             size_t kv_stride, int n, int hs) {
+    float scale = 1.0f / sqrtf((float)hs);
+    float maxv = -INFINITY;
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *kt = k + (size_t)t2 * kv_stride;
+        float s = 0.0f;
+        for (int i = 0; i < hs; i++) s += q[i] * kt[i];
+        att[t2] = s * scale;
+        if (att[t2] > maxv) maxv = att[t2];
+    }
+    /* subtracting the max keeps expf from overflowing; softmax is unchanged */
+    float sum = 0.0f;
+    for (int t2 = 0; t2 < n; t2++) {
+        att[t2] = expf(att[t2] - maxv);
+        sum += att[t2];
+    }
+    float inv = 1.0f / sum;
+    for (int t2 = 0; t2 < n; t2++) att[t2] *= inv;
+    for (int i = 0; i < hs; i++) out[i] = 0.0f;
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *vt = v + (size_t)t2 * kv_stride;
+        for (int i = 0; i < hs; i++) out[i] += att[t2] * vt[i];
+    }
+}
+
 /* qkv (B,T,3C) holds [q | k | v] per position; head h uses channels
- * h*hs .. h*hs+hs-1 of each part. For query position t of head h:
- *   score[t2] = q[t] . k[t2] / sqrt(hs)   for t2 <= t (causal)
- *   att[t2]   = softmax(score)[t2]        (0 for t2 > t)
- *   out[t]    = sum_t2 att[t2] * v[t2]
- * att (B,NH,T,T) keeps the probabilities for the backward pass; out (B,T,C). */
+ * h*hs .. h*hs+hs-1 of each part. Query position t of head h attends over
+ * positions 0..t (causal). att (B,NH,T,T) keeps the probabilities for the
+ * backward pass (zero above the diagonal); out (B,T,C), heads concatenated. */
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
     int hs = C / NH;
-    float scale = 1.0f / sqrtf((float)hs);
     size_t C3 = (size_t)3 * C;
 #pragma omp parallel for collapse(3)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             for (int t = 0; t < T; t++) {
-                const float *q = qkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
+                const float *seq = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* position 0, head h */
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float maxv = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = qkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
-                    s *= scale;
-                    a[t2] = s;
-                    if (s > maxv) maxv = s;
-                }
-                /* subtracting the max keeps expf from overflowing; softmax is unchanged */
-                float sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    a[t2] = expf(a[t2] - maxv);
-                    sum += a[t2];
-                }
-                float inv = 1.0f / sum;
-                for (int t2 = 0; t2 < T; t2++) a[t2] = t2 <= t ? a[t2] * inv : 0.0f;
-                float *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
-                for (int i = 0; i < hs; i++) o[i] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = qkv + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    for (int i = 0; i < hs; i++) o[i] += a[t2] * v[i];
-                }
+                attend_one_query(out + ((size_t)b * T + t) * C + (size_t)h * hs, a, seq + t * C3, seq + C,
+                                 seq + 2 * (size_t)C, C3, t + 1, hs);
+                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
             }
         }
     }
@@ -638,6 +646,8 @@ void gpt2_alloc(GPT2 *model, int B_max, int T_max) {
     point_activations(model, B_max, T_max);
 }
 
+static void kv_free(KVCache *kv); /* in the generation section below */
+
 void gpt2_free(GPT2 *model) {
     free(model->params_memory);
     free(model->grads_memory);
@@ -647,6 +657,7 @@ void gpt2_free(GPT2 *model) {
     free(model->scratch_memory);
     free(model->inputs);
     free(model->targets);
+    kv_free(&model->kv);
     memset(model, 0, sizeof(*model));
 }
 
@@ -754,6 +765,80 @@ void gpt2_backward(GPT2 *model) {
                            a.ln1_mean + l * BT, a.ln1_rstd + l * BT, B, T, C);
     }
     encoder_backward(g.wte, g.wpe, s.dresidual, model->inputs, B, T, C);
+}
+
+/* ------------------------------------------------------------------------ */
+/* generation: one token at a time with a key/value cache                    */
+
+/* The cache holds, per layer, the qkv rows of every position fed so far:
+ * (L, maxT, 3C). Keeping the whole qkv row (not only k and v) lets the step
+ * write the qkv projection straight into the cache and attend with the same
+ * stride as the full forward pass. Per-token buffers hold one position. */
+void gpt2_kv_alloc(GPT2 *model) {
+    const GPT2Config *c = &model->config;
+    KVCache *kv = &model->kv;
+    size_t C = (size_t)c->C;
+    kv->qkv = xmalloc(mul_size(mul_size((size_t)c->L * c->maxT, 3 * C, "KV cache"), sizeof(float), "KV cache"),
+                      "KV cache");
+    kv->x = xmalloc(C * sizeof(float), "step buffer");
+    kv->ln = xmalloc(C * sizeof(float), "step buffer");
+    kv->atty = xmalloc(C * sizeof(float), "step buffer");
+    kv->proj = xmalloc(C * sizeof(float), "step buffer");
+    kv->fch = xmalloc(4 * C * sizeof(float), "step buffer");
+    kv->fch_gelu = xmalloc(4 * C * sizeof(float), "step buffer");
+    kv->att = xmalloc((size_t)c->maxT * sizeof(float), "step buffer");
+    kv->logits = xmalloc((size_t)c->V * sizeof(float), "step logits");
+}
+
+/* The forward pass of gpt2_forward for a single position pos (B = T = 1),
+ * reading earlier positions' keys and values from the cache instead of
+ * recomputing them. Cost per token: one pass over the weights plus
+ * attention over pos+1 cached rows. */
+const float *gpt2_forward_step(GPT2 *model, int token, int pos) {
+    const GPT2Config *c = &model->config;
+    KVCache *kv = &model->kv;
+    if (!kv->qkv) die("gpt2_forward_step: call gpt2_kv_alloc first");
+    if (pos < 0 || pos >= c->maxT) die("position %d is outside the context [0, %d)", pos, c->maxT);
+    if (token < 0 || token >= c->V) die("token %d is outside the vocabulary [0, %d)", token, c->V);
+    int C = c->C, NH = c->NH, hs = C / NH;
+    size_t C3 = (size_t)3 * C;
+    ParameterTensors p = model->params;
+    float mean, rstd; /* layernorm statistics: not needed without a backward pass */
+
+    encoder_forward(kv->x, &token, p.wte, p.wpe + (size_t)pos * C, 1, 1, C);
+    for (int l = 0; l < c->L; l++) {
+        size_t lC = (size_t)l * C;
+        float *cache = kv->qkv + (size_t)l * c->maxT * C3; /* position 0 of layer l */
+        layernorm_forward(kv->ln, &mean, &rstd, kv->x, p.ln1w + lC, p.ln1b + lC, 1, 1, C);
+        matmul_forward(cache + (size_t)pos * C3, kv->ln, p.qkvw + 3 * lC * C, p.qkvb + 3 * lC, 1, 1, C, 3 * C);
+        for (int h = 0; h < NH; h++) {
+            const float *head = cache + (size_t)h * hs;
+            attend_one_query(kv->atty + (size_t)h * hs, kv->att, head + (size_t)pos * C3, head + C,
+                             head + 2 * (size_t)C, C3, pos + 1, hs);
+        }
+        matmul_forward(kv->proj, kv->atty, p.attprojw + lC * C, p.attprojb + lC, 1, 1, C, C);
+        residual_forward(kv->x, kv->x, kv->proj, (size_t)C);
+        layernorm_forward(kv->ln, &mean, &rstd, kv->x, p.ln2w + lC, p.ln2b + lC, 1, 1, C);
+        matmul_forward(kv->fch, kv->ln, p.fcw + 4 * lC * C, p.fcb + 4 * lC, 1, 1, C, 4 * C);
+        gelu_forward(kv->fch_gelu, kv->fch, 4 * (size_t)C);
+        matmul_forward(kv->proj, kv->fch_gelu, p.fcprojw + 4 * lC * C, p.fcprojb + lC, 1, 1, 4 * C, C);
+        residual_forward(kv->x, kv->x, kv->proj, (size_t)C);
+    }
+    layernorm_forward(kv->ln, &mean, &rstd, kv->x, p.lnfw, p.lnfb, 1, 1, C);
+    matmul_forward(kv->logits, kv->ln, p.wte, NULL, 1, 1, C, c->V);
+    return kv->logits;
+}
+
+static void kv_free(KVCache *kv) {
+    free(kv->qkv);
+    free(kv->x);
+    free(kv->ln);
+    free(kv->atty);
+    free(kv->proj);
+    free(kv->fch);
+    free(kv->fch_gelu);
+    free(kv->att);
+    free(kv->logits);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -101,6 +101,17 @@ typedef struct {
 } BackwardScratch;
 #define NUM_SCRATCH_TENSORS 7
 
+/* Generation state: the qkv rows of every position fed so far, per layer,
+ * and buffers for the one position being computed. See gpt2_forward_step. */
+typedef struct {
+    float *qkv;      /* (L, maxT, 3C) */
+    float *x;        /* (C)  the residual stream of the current position */
+    float *ln, *atty, *proj; /* (C) */
+    float *fch, *fch_gelu;   /* (4C) */
+    float *att;      /* (maxT) one head's attention row */
+    float *logits;   /* (V) */
+} KVCache;
+
 typedef struct {
     GPT2Config config;
 
@@ -125,6 +136,7 @@ typedef struct {
     int *targets; /* (B,T) of the last forward, or unused when it had none */
     int B, T;     /* sizes of the last forward */
     float mean_loss; /* of the last forward with targets; -1 when it had none */
+    KVCache kv;      /* allocated by gpt2_kv_alloc, for generation */
 } GPT2;
 
 /* ---- construction and checkpoints ---- */
@@ -152,6 +164,16 @@ void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int
 void gpt2_zero_grad(GPT2 *model);
 /* Gradients of mean_loss from the last forward (which must have had targets). */
 void gpt2_backward(GPT2 *model);
+
+/* ---- generation with a key/value cache (batch of one sequence) ---- */
+
+/* Allocate the cache for one sequence of up to maxT positions. */
+void gpt2_kv_alloc(GPT2 *model);
+/* Run `token` at position `pos`, given positions 0..pos-1 were fed before
+ * (in order, since the last time pos 0 was fed). Returns its V logits, valid
+ * until the next call. Gives the same logits as gpt2_forward on the whole
+ * sequence, at the cost of one position. */
+const float *gpt2_forward_step(GPT2 *model, int token, int pos);
 
 /* ---- the optimizer ---- */
 
