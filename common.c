@@ -148,3 +148,29 @@ double now_seconds(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+void rng_seed(Rng *r, uint64_t seed) {
+    /* splitmix64 of the seed, so that nearby seeds give unrelated streams
+     * (and seed 0 does not give the all-zero state xorshift cannot leave) */
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    r->state = z ? z : 1;
+}
+
+uint32_t rng_u32(Rng *r) {
+    r->state ^= r->state >> 12;
+    r->state ^= r->state << 25;
+    r->state ^= r->state >> 27;
+    return (uint32_t)((r->state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+float rng_uniform(Rng *r) {
+    return (float)(rng_u32(r) >> 8) / 16777216.0f; /* 24 random bits: every value exact in float */
+}
+
+float rng_normal(Rng *r) {
+    float u1 = rng_uniform(r), u2 = rng_uniform(r);
+    return sqrtf(-2.0f * logf(1.0f - u1)) * cosf(6.2831853071795864f * u2);
+}

@@ -59,6 +59,20 @@ void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]);
 long parse_long(const char *s, const char *flag, long min, long max);
 double parse_double(const char *s, const char *flag, double min, double max);
 
+/*
+ * A small seeded random number generator (xorshift64*), the only source of
+ * randomness in the project: weight initialisation, data order and sampling
+ * all draw from one of these, so a seed reproduces a run exactly. Its whole
+ * state is one integer, which the trainer saves with each checkpoint.
+ */
+typedef struct {
+    uint64_t state;
+} Rng;
+void rng_seed(Rng *r, uint64_t seed);
+uint32_t rng_u32(Rng *r);
+float rng_uniform(Rng *r); /* [0, 1) */
+float rng_normal(Rng *r);  /* N(0, 1), Box-Muller */
+
 /* Wall-clock seconds from a monotonic clock. */
 double now_seconds(void);
 

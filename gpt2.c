@@ -829,6 +829,74 @@ const float *gpt2_forward_step(GPT2 *model, int token, int pos) {
     return kv->logits;
 }
 
+/* Order for qsort: larger probability first, then smaller id, so equal
+ * probabilities always sort the same way. */
+static int by_prob_desc(const void *a, const void *b) {
+    const float *x = a, *y = b; /* (prob, id) pairs */
+    if (x[0] != y[0]) return x[0] > y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : (x[1] > y[1]);
+}
+
+int sample_token(const float *logits, int V, float temperature, int top_k, float top_p, float coin, float *scratch) {
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0.0f) return best;
+    /* probabilities at this temperature, as (prob, id) pairs */
+    float *pairs = scratch;
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) {
+        float p = expf((logits[i] - logits[best]) / temperature);
+        pairs[2 * i] = p;
+        pairs[2 * i + 1] = (float)i;
+        sum += p;
+    }
+    int n = V;
+    if ((top_k > 0 && top_k < V) || top_p < 1.0f) {
+        /* sorting all V is O(V log V): negligible next to a forward pass */
+        qsort(pairs, (size_t)V, 2 * sizeof(float), by_prob_desc);
+        if (top_k > 0 && top_k < n) n = top_k;
+        double kept = 0.0;
+        for (int i = 0; i < n; i++) kept += pairs[2 * i];
+        if (top_p < 1.0f) {
+            double cum = 0.0;
+            for (int i = 0; i < n; i++) {
+                cum += pairs[2 * i];
+                if (cum >= top_p * kept) { n = i + 1; break; }
+            }
+        }
+        sum = 0.0;
+        for (int i = 0; i < n; i++) sum += pairs[2 * i];
+    }
+    double target = coin * sum, cum = 0.0;
+    for (int i = 0; i < n; i++) {
+        cum += pairs[2 * i];
+        if (target < cum) return (int)pairs[2 * i + 1];
+    }
+    return (int)pairs[2 * (n - 1) + 1]; /* rounding left target just past the end */
+}
+
+int gpt2_generate(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, Rng *rng,
+                  int (*on_token)(int id, void *ctx), void *ctx) {
+    const GPT2Config *c = &model->config;
+    if (n_prompt < 1) die("generation needs a prompt of at least one token");
+    if (max_new < 0 || n_prompt > c->maxT - max_new)
+        die("prompt (%d tokens) plus %d new tokens exceed the model's context of %d", n_prompt, max_new, c->maxT);
+    if (!model->kv.qkv) gpt2_kv_alloc(model);
+    float *scratch = xmalloc(2 * (size_t)c->V * sizeof(float), "sampling buffer");
+    const float *logits = NULL;
+    for (int i = 0; i < n_prompt; i++) logits = gpt2_forward_step(model, prompt[i], i);
+    int made = 0;
+    for (int pos = n_prompt; made < max_new; pos++) {
+        int next = sample_token(logits, c->V, sc->temperature, sc->top_k, sc->top_p, rng_uniform(rng), scratch);
+        made++;
+        if (!on_token(next, ctx) || made == max_new) break;
+        logits = gpt2_forward_step(model, next, pos);
+    }
+    free(scratch);
+    return made;
+}
+
 static void kv_free(KVCache *kv) {
     free(kv->qkv);
     free(kv->x);

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common.h" /* Rng */
+
 #define CHECKPOINT_MAGIC 20240326
 #define STATE_MAGIC 20240327
 
@@ -174,6 +176,27 @@ void gpt2_kv_alloc(GPT2 *model);
  * until the next call. Gives the same logits as gpt2_forward on the whole
  * sequence, at the cost of one position. */
 const float *gpt2_forward_step(GPT2 *model, int token, int pos);
+
+/* Choose the next token from logits (V): temperature 0 is greedy (argmax);
+ * otherwise softmax(logits / temperature), keeping only the top_k most likely
+ * (top_k <= 0: all) and then the smallest set whose probability reaches top_p
+ * (top_p >= 1: all), renormalised, sampled with
+ * `coin`, a uniform draw in [0, 1).
+ * `scratch` holds 2*V floats (V >= 1). */
+int sample_token(const float *logits, int V, float temperature, int top_k, float top_p, float coin, float *scratch);
+
+typedef struct {
+    float temperature; /* 0: greedy */
+    int top_k;         /* <= 0: no limit */
+    float top_p;       /* >= 1: no limit */
+} SamplerConfig;
+
+/* Feed prompt[0..n_prompt) through the KV cache, then sample up to max_new
+ * tokens, calling on_token(id, ctx) for each; stops early when on_token
+ * returns 0 (at end-of-text, say). n_prompt + max_new must fit in maxT.
+ * Returns the number of tokens generated. */
+int gpt2_generate(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, Rng *rng,
+                  int (*on_token)(int id, void *ctx), void *ctx);
 
 /* ---- the optimizer ---- */
 
