@@ -29,13 +29,13 @@ else
   BIN     ?= .
 endif
 
-LIB_SRC  = common.c gpt2.c
+LIB_SRC  = common.c gpt2.c tokenizer.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
-PROGRAMS = $(BIN)/test_gpt2
-C_TESTS  = $(BUILD)/test_model
-SH_TESTS = test/test_checkpoint_errors.sh
+PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BUILD)/gen_unicode
+C_TESTS  = $(BUILD)/test_model $(BUILD)/test_tokenizer
+SH_TESTS = test/test_checkpoint_errors.sh test/test_tokenize_cli.sh test/test_unicode_table.sh
 
-.PHONY: all test test-sanitize clean
+.PHONY: all test test-sanitize clean vocab unicode-table fuzz-tokenizer bench-tokenizer
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c $(wildcard *.h) | $(BUILD)
@@ -53,6 +53,36 @@ $(BIN)/test_gpt2: $(BUILD)/test/test_gpt2.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/test_model: $(BUILD)/test/test_model.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# --- tokenizer (tokenizer.c, tools/tokenize.c; see notes.md "Byte-level BPE tokenizer")
+UCD_DIR   ?= /usr/share/unicode
+VOCAB_DIR ?= data/gpt2
+$(BIN)/tokenize: $(BUILD)/tools/tokenize.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/gen_unicode: $(BUILD)/tools/gen_unicode.o $(BUILD)/common.o
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/test_tokenizer: $(BUILD)/test/test_tokenizer.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/bench_tokenizer: $(BUILD)/tools/bench_tokenizer.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# data/gpt2/{encoder.json,vocab.bpe}, checked against data/gpt2.sha256.
+vocab:
+	SHARED=$(SHARED) bash tools/fetch_vocab.sh $(VOCAB_DIR)
+# Regenerates the committed character-class table from the UCD
+# (Debian: apt-get install -y unicode-data).
+unicode-table: $(BUILD)/gen_unicode
+	$(BUILD)/gen_unicode $(UCD_DIR) tokenizer_unicode.h
+bench-tokenizer: $(BUILD)/bench_tokenizer
+	$(BUILD)/bench_tokenizer $(SHARED)/data/tinyshakespeare.txt $(firstword $(wildcard $(VOCAB_DIR)/vocab.bpe $(SHARED)/data/gpt2/vocab.bpe))
+# libFuzzer needs clang. New inputs go to build/fuzz-corpus; the seeds stay as committed.
+FUZZ_TIME ?= 30
+$(BUILD)/fuzz_tokenizer: test/fuzz_tokenizer.c tokenizer.c common.c $(wildcard *.h)
+	@mkdir -p $(BUILD)
+	clang -std=c11 -g -O1 -I. -fsanitize=fuzzer,address,undefined test/fuzz_tokenizer.c tokenizer.c common.c -o $@ -lm
+fuzz-tokenizer: $(BUILD)/fuzz_tokenizer vocab
+	@mkdir -p $(BUILD)/fuzz-corpus
+	GPT2_VOCAB_DIR=$(VOCAB_DIR) $(BUILD)/fuzz_tokenizer -max_total_time=$(FUZZ_TIME) $(BUILD)/fuzz-corpus test/corpus/tokenizer
 
 # Every test program and script, counted by test/run.sh, which ends with
 # "N passed, N failed, N skipped".
