@@ -683,6 +683,26 @@ const uint8_t *tokenizer_token_bytes(const Tokenizer *tok, int id, size_t *len) 
     return token_ptr(tok, id);
 }
 
+static int is_space_byte(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+int parse_token_ids(const uint8_t *text, size_t len, int n_vocab, TokenIds *out, size_t *bad_at) {
+    for (size_t pos = 0; pos < len;) {
+        if (is_space_byte(text[pos])) {
+            pos++;
+            continue;
+        }
+        size_t start = pos;
+        long v = 0;
+        while (pos < len && text[pos] >= '0' && text[pos] <= '9' && v < n_vocab) v = v * 10 + (text[pos++] - '0');
+        if (pos == start || v >= n_vocab || (pos < len && !is_space_byte(text[pos]))) {
+            *bad_at = start;
+            return 0;
+        }
+        token_ids_push(out, (int)v);
+    }
+    return 1;
+}
+
 uint8_t *tokenizer_decode(const Tokenizer *tok, const int *ids, size_t n, size_t *len) {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {

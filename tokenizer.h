@@ -80,6 +80,13 @@ const uint8_t *tokenizer_token_bytes(const Tokenizer *tok, int id, size_t *len);
 uint8_t *tokenizer_decode(const Tokenizer *tok, const int *ids, size_t n, size_t *len);
 
 /*
+ * Parses ids written as text (decimal numbers separated by white space, the
+ * format `tokenize encode` prints) and appends them to *out. Returns 1, or 0
+ * if a word is not a number below n_vocab; then *bad_at is its offset.
+ */
+int parse_token_ids(const uint8_t *text, size_t len, int n_vocab, TokenIds *out, size_t *bad_at);
+
+/*
  * The pre-tokenizer on its own: the end of the piece that starts at
  * text[pos] (pos < len). Exposed for tests and for teaching.
  */

@@ -123,38 +123,19 @@ static void command_encode(const Options *o) {
     tokenizer_free(tok);
 }
 
-static int is_space_byte(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-/* Parses white-space separated decimal ids; dies naming the first bad one. */
-static TokenIds parse_ids(const uint8_t *text, size_t len, int n_vocab, const char *name) {
-    TokenIds ids = {0};
-    size_t pos = 0;
-    while (pos < len) {
-        if (is_space_byte(text[pos])) {
-            pos++;
-            continue;
-        }
-        size_t start = pos;
-        long v = 0;
-        while (pos < len && text[pos] >= '0' && text[pos] <= '9' && v < n_vocab) v = v * 10 + (text[pos++] - '0');
-        int is_word_end = pos == len || is_space_byte(text[pos]);
-        if (pos == start || !is_word_end || v >= n_vocab) {
-            size_t end = start;
-            while (end < len && end - start < 20 && !is_space_byte(text[end])) end++;
-            die("%s: token %zu: '%.*s' is not a token id (0..%d)", name, ids.len + 1, (int)(end - start),
-                (const char *)text + start, n_vocab - 1);
-        }
-        token_ids_push(&ids, (int)v);
-    }
-    return ids;
-}
-
 static void command_decode(const Options *o) {
     Tokenizer *tok = tokenizer_load(o->vocab_dir);
     const char *path = o->n_files ? o->files[0] : "-";
     size_t len;
     uint8_t *text = read_input(path, &len);
-    TokenIds ids = parse_ids(text, len, tokenizer_vocab_size(tok), input_name(path));
+    TokenIds ids = {0};
+    size_t bad;
+    if (!parse_token_ids(text, len, tokenizer_vocab_size(tok), &ids, &bad)) {
+        int n = 0;
+        while (bad + n < len && n < 20 && text[bad + n] > ' ') n++;
+        die("%s: token %zu: '%.*s' is not a token id (0..%d)", input_name(path), ids.len + 1, n,
+            (const char *)text + bad, tokenizer_vocab_size(tok) - 1);
+    }
     for (size_t i = 0; i < ids.len; i++) {
         size_t n;
         const uint8_t *bytes = tokenizer_token_bytes(tok, ids.ids[i], &n);
