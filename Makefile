@@ -73,8 +73,8 @@ vocab:
 # (Debian: apt-get install -y unicode-data).
 unicode-table: $(BUILD)/gen_unicode
 	$(BUILD)/gen_unicode $(UCD_DIR) tokenizer_unicode.h
-bench-tokenizer: $(BUILD)/bench_tokenizer
-	$(BUILD)/bench_tokenizer $(SHARED)/data/tinyshakespeare.txt $(firstword $(wildcard $(VOCAB_DIR)/vocab.bpe $(SHARED)/data/gpt2/vocab.bpe))
+bench-tokenizer: $(BUILD)/bench_tokenizer vocab
+	$(BUILD)/bench_tokenizer $(VOCAB_DIR) $(SHARED)/data/tinyshakespeare.txt
 # libFuzzer needs clang. New inputs go to build/fuzz-corpus; the seeds stay as committed.
 FUZZ_TIME ?= 30
 $(BUILD)/fuzz_tokenizer: test/fuzz_tokenizer.c tokenizer.c common.c $(wildcard *.h)
