@@ -29,13 +29,13 @@ else
   BIN     ?= .
 endif
 
-LIB_SRC  = common.c gpt2.c
+LIB_SRC  = common.c gpt2.c tokenizer.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
-PROGRAMS = $(BIN)/test_gpt2
-C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache
-SH_TESTS = test/test_fixtures.sh
+PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BUILD)/gen_unicode
+C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer
+SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh
 
-.PHONY: all test test-sanitize clean
+.PHONY: all test test-sanitize clean vocab unicode-table fuzz-tokenizer bench-tokenizer
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -52,8 +52,38 @@ $(BUILD):
 
 $(BIN)/test_gpt2: $(BUILD)/test/test_gpt2.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/train: $(BUILD)/train.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/test_%: $(BUILD)/test/test_%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# --- tokenizer (tokenizer.c, tools/tokenize.c; see notes.md "Byte-level BPE tokenizer")
+UCD_DIR   ?= /usr/share/unicode
+VOCAB_DIR ?= data/gpt2
+$(BIN)/tokenize: $(BUILD)/tools/tokenize.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/gen_unicode: $(BUILD)/tools/gen_unicode.o $(BUILD)/common.o
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/bench_tokenizer: $(BUILD)/tools/bench_tokenizer.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# data/gpt2/{encoder.json,vocab.bpe}, checked against data/gpt2.sha256.
+vocab:
+	SHARED=$(SHARED) bash tools/fetch_vocab.sh $(VOCAB_DIR)
+# Regenerates the committed character-class table from the UCD
+# (Debian: apt-get install -y unicode-data).
+unicode-table: $(BUILD)/gen_unicode
+	$(BUILD)/gen_unicode $(UCD_DIR) tokenizer_unicode.h
+bench-tokenizer: $(BUILD)/bench_tokenizer vocab
+	$(BUILD)/bench_tokenizer $(VOCAB_DIR) $(SHARED)/data/tinyshakespeare.txt
+# libFuzzer needs clang. New inputs go to build/fuzz-corpus; the seeds stay as committed.
+FUZZ_TIME ?= 30
+$(BUILD)/fuzz_tokenizer: test/fuzz_tokenizer.c tokenizer.c common.c $(wildcard *.h)
+	@mkdir -p $(BUILD)
+	clang -std=c11 -g -O1 -I. -fsanitize=fuzzer,address,undefined test/fuzz_tokenizer.c tokenizer.c common.c -o $@ -lm
+fuzz-tokenizer: $(BUILD)/fuzz_tokenizer vocab
+	@mkdir -p $(BUILD)/fuzz-corpus
+	GPT2_VOCAB_DIR=$(VOCAB_DIR) $(BUILD)/fuzz_tokenizer -max_total_time=$(FUZZ_TIME) $(BUILD)/fuzz-corpus test/corpus/tokenizer
 
 # Every test program and script, counted by test/run.sh, which ends with
 # "N passed, N failed, N skipped".

@@ -337,7 +337,8 @@ static void state_header(int32_t *h, const TrainConfig *c, const TrainProgress *
 
 static void write_path_field(FILE *f, const char *s, const char *path) {
     char field[PATH_FIELD] = {0};
-    strncpy(field, s, PATH_FIELD - 1);
+    size_t n = strlen(s);
+    memcpy(field, s, n < PATH_FIELD - 1 ? n : PATH_FIELD - 1);
     xfwrite(field, 1, PATH_FIELD, f, path);
 }
 
