@@ -1,0 +1,172 @@
+/*
+ * generate: sample text from a GPT-2 checkpoint, streamed as it is made.
+ *
+ *   ./generate --model CKPT [--vocab DIR] (--prompt TEXT | --prompt-file F)
+ *              [--tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+ *
+ * The prompt is encoded with GPT-2's tokenizer, fed through the model once,
+ * then each new token costs one step with the key/value cache
+ * (gpt2_forward_step): one pass over the weights plus attention over the
+ * cached positions. The prompt plus the new tokens must fit in the model's
+ * context (no sliding window): a longer request is an error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "gpt2.h"
+#include "tokenizer.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: generate --model CKPT (--prompt TEXT | --prompt-file FILE) [options]\n"
+            "  --model CKPT       a gpt2c or llm.c checkpoint (version 3 fp32 or 5 bf16)\n"
+            "  --vocab DIR        encoder.json + vocab.bpe (default $GPT2_VOCAB_DIR, else data/gpt2)\n"
+            "  --prompt TEXT      the text to continue (UTF-8, any language); empty: start from <|endoftext|>\n"
+            "  --prompt-file F    read the prompt from a file instead\n"
+            "  --tokens N         new tokens at most (default 128); stops early at <|endoftext|>\n"
+            "  --temperature T    0 = greedy and deterministic (default 0.8)\n"
+            "  --top-k K          sample among the K most likely tokens, 0 = all (default 40)\n"
+            "  --top-p P          ... and among the fewest whose probability reaches P (default 1.0 = all)\n"
+            "  --seed S           random seed (default 1337)\n"
+            "The prompt plus --tokens must fit in the model's context.\n");
+}
+
+/*
+ * Tokens are byte strings, and a multi-byte UTF-8 character can be split
+ * across two tokens (common for Chinese and emoji). Writing each token's bytes
+ * at once would show half characters, so the stream holds back an incomplete
+ * character at the end until its remaining bytes arrive.
+ */
+typedef struct {
+    uint8_t held[4];
+    size_t nheld;
+} Utf8Stream;
+
+/* Number of bytes the UTF-8 sequence starting with lead byte b should have
+ * (0 for a byte that cannot start one). */
+static size_t utf8_length(uint8_t b) {
+    if (b < 0x80) return 1;
+    if (b >= 0xC2 && b <= 0xDF) return 2;
+    if (b >= 0xE0 && b <= 0xEF) return 3;
+    if (b >= 0xF0 && b <= 0xF4) return 4;
+    return 0;
+}
+
+/* How many bytes at the end of buf[0..n) are an incomplete sequence to hold. */
+static size_t incomplete_tail(const uint8_t *buf, size_t n) {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        uint8_t b = buf[n - back];
+        if ((b & 0xC0) == 0x80) continue; /* continuation byte: look further back */
+        size_t want = utf8_length(b);
+        return want > back ? back : 0;
+    }
+    return 0; /* only continuation bytes or complete: nothing to wait for */
+}
+
+static void stream_write(Utf8Stream *s, const uint8_t *bytes, size_t len) {
+    uint8_t buf[4 + 256];
+    size_t n = 0;
+    memcpy(buf, s->held, s->nheld);
+    n = s->nheld;
+    if (len > sizeof buf - n) { /* never for GPT-2 (tokens are short), but stay safe */
+        fwrite(buf, 1, n, stdout);
+        fwrite(bytes, 1, len, stdout);
+        s->nheld = 0;
+        return;
+    }
+    memcpy(buf + n, bytes, len);
+    n += len;
+    size_t hold = incomplete_tail(buf, n);
+    fwrite(buf, 1, n - hold, stdout);
+    memcpy(s->held, buf + n - hold, hold);
+    s->nheld = hold;
+    fflush(stdout);
+}
+
+static void stream_flush(Utf8Stream *s) {
+    fwrite(s->held, 1, s->nheld, stdout);
+    s->nheld = 0;
+    fflush(stdout);
+}
+
+typedef struct {
+    const Tokenizer *tok;
+    Utf8Stream out;
+} StreamSink;
+
+static int print_token(int id, void *ctx) {
+    StreamSink *s = ctx;
+    if (id == tokenizer_eot_id(s->tok)) return 0;
+    size_t len;
+    const uint8_t *bytes = tokenizer_token_bytes(s->tok, id, &len);
+    stream_write(&s->out, bytes, len);
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL;
+    const char *vocab = getenv("GPT2_VOCAB_DIR");
+    if (!vocab || !*vocab) vocab = "data/gpt2";
+    int ntokens = 128;
+    SamplerConfig sc = {.temperature = 0.8f, .top_k = 40, .top_p = 1.0f};
+    long seed = 1337;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        int takes_value = strcmp(a, "--model") == 0 || !strcmp(a, "--vocab") || !strcmp(a, "--prompt") ||
+                          !strcmp(a, "--prompt-file") || !strcmp(a, "--tokens") || !strcmp(a, "--temperature") ||
+                          !strcmp(a, "--top-k") || !strcmp(a, "--top-p") || !strcmp(a, "--seed");
+        if (!takes_value) die_usage("unknown option '%s' (see --help)", a);
+        if (!v) die_usage("%s needs a value", a);
+        i++;
+        if (!strcmp(a, "--model")) model_path = v;
+        else if (!strcmp(a, "--vocab")) vocab = v;
+        else if (!strcmp(a, "--prompt")) prompt = v;
+        else if (!strcmp(a, "--prompt-file")) prompt_file = v;
+        else if (!strcmp(a, "--tokens")) ntokens = (int)parse_long(v, a, 1, 1000000);
+        else if (!strcmp(a, "--temperature")) sc.temperature = (float)parse_double(v, a, 0.0, 100.0);
+        else if (!strcmp(a, "--top-k")) sc.top_k = (int)parse_long(v, a, 0, 1000000);
+        else if (!strcmp(a, "--top-p")) sc.top_p = (float)parse_double(v, a, 1e-6, 1.0);
+        else seed = parse_long(v, a, 0, 2147483647L);
+    }
+    if (!model_path) die_usage("--model CKPT is required (see --help)");
+    if (!prompt == !prompt_file) die_usage("give exactly one of --prompt TEXT and --prompt-file FILE");
+
+    size_t plen;
+    char *text = prompt_file ? read_whole_file(prompt_file, &plen) : NULL;
+    if (!text) plen = strlen(prompt);
+    const char *prompt_bytes = text ? text : prompt;
+
+    Tokenizer *tok = tokenizer_load(vocab);
+    GPT2 model;
+    gpt2_load(&model, model_path);
+    if (tokenizer_vocab_size(tok) > model.config.V)
+        die("%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)", model_path, model.config.V,
+            tokenizer_vocab_size(tok));
+    TokenIds ids = {0};
+    if (plen == 0) token_ids_push(&ids, tokenizer_eot_id(tok));
+    else tokenizer_encode(tok, (const uint8_t *)prompt_bytes, plen, 0, &ids);
+    if (ids.len + (size_t)ntokens > (size_t)model.config.maxT)
+        die("%s: the prompt (%zu tokens) plus --tokens %d exceed the model's context of %d", model_path, ids.len,
+            ntokens, model.config.maxT);
+
+    fwrite(prompt_bytes, 1, plen, stdout);
+    fflush(stdout);
+    Rng rng;
+    rng_seed(&rng, (uint64_t)seed);
+    StreamSink sink = {.tok = tok};
+    double t0 = now_seconds();
+    int made = gpt2_generate(&model, ids.ids, (int)ids.len, ntokens, &sc, &rng, print_token, &sink);
+    double dt = now_seconds() - t0;
+    stream_flush(&sink.out);
+    printf("\n");
+    fprintf(stderr, "generate: %zu prompt tokens, %d new tokens in %.2f s (%.1f ms per token)\n", ids.len, made, dt,
+            made ? 1000.0 * dt / ((double)ids.len + made) : 0.0);
+    token_ids_free(&ids);
+    free(text);
+    gpt2_free(&model);
+    tokenizer_free(tok);
+    return 0;
+}
