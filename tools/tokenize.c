@@ -108,8 +108,7 @@ static void finish_stdout(void) {
     if (fflush(stdout) != 0 || ferror(stdout)) die("standard output: write error");
 }
 
-static void command_encode(const Options *o) {
-    Tokenizer *tok = tokenizer_load(o->vocab_dir);
+static void command_encode(const Options *o, Tokenizer *tok) {
     const char *path = o->n_files ? o->files[0] : "-";
     size_t len;
     uint8_t *text = read_input(path, &len);
@@ -120,11 +119,9 @@ static void command_encode(const Options *o) {
     finish_stdout();
     token_ids_free(&ids);
     free(text);
-    tokenizer_free(tok);
 }
 
-static void command_decode(const Options *o) {
-    Tokenizer *tok = tokenizer_load(o->vocab_dir);
+static void command_decode(const Options *o, Tokenizer *tok) {
     const char *path = o->n_files ? o->files[0] : "-";
     size_t len;
     uint8_t *text = read_input(path, &len);
@@ -144,7 +141,6 @@ static void command_decode(const Options *o) {
     finish_stdout();
     token_ids_free(&ids);
     free(text);
-    tokenizer_free(tok);
 }
 
 /* ------------------------------------------------------------------ */
@@ -205,8 +201,7 @@ static void encode_document(Tokenizer *tok, const char *path, const uint8_t *tex
  * document (rather than the stream) keeps val representative of all inputs
  * and non-empty even for a single file, and depends on nothing but the input.
  */
-static void command_shard(const Options *o) {
-    Tokenizer *tok = tokenizer_load(o->vocab_dir);
+static void command_shard(const Options *o, Tokenizer *tok) {
     if (tokenizer_vocab_size(tok) > 65536) die("%s: %d tokens do not fit uint16 shards", o->vocab_dir, tokenizer_vocab_size(tok));
     int eot = tokenizer_eot_id(tok);
     Shard train = shard_open(o->out_prefix, "_train.bin");
@@ -230,14 +225,18 @@ static void command_shard(const Options *o) {
     shard_close(&train);
     shard_close(&val);
     token_ids_free(&ids);
-    tokenizer_free(tok);
 }
+
+/* At file scope so that it stays reachable, for leak checkers, when die() exits mid-command. */
+static Tokenizer *tokenizer;
 
 int main(int argc, char **argv) {
     Options o = parse_args(argc, argv);
-    if (strcmp(o.command, "encode") == 0) command_encode(&o);
-    else if (strcmp(o.command, "decode") == 0) command_decode(&o);
-    else command_shard(&o);
+    tokenizer = tokenizer_load(o.vocab_dir);
+    if (strcmp(o.command, "encode") == 0) command_encode(&o, tokenizer);
+    else if (strcmp(o.command, "decode") == 0) command_decode(&o, tokenizer);
+    else command_shard(&o, tokenizer);
+    tokenizer_free(tokenizer);
     free(o.files);
     return 0;
 }
