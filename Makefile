@@ -33,7 +33,7 @@ LIB_SRC  = common.c gpt2.c tokenizer.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer
-SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh
+SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_train.sh
 
 .PHONY: all test test-sanitize clean vocab unicode-table fuzz-tokenizer bench-tokenizer
 .SECONDARY:

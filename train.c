@@ -133,6 +133,25 @@ static void parse_flags(TrainConfig *c, int argc, char **argv) {
 
 #define SHARD_MAGIC 20240520
 
+/* Every id must be a token of the model: checked once up front, so that a bad
+ * shard fails at the start rather than hours into a run. */
+static void check_token_ids(const Shard *s, int V) {
+    enum { CHUNK = 1 << 16 };
+    uint16_t *buf = xmalloc(CHUNK * sizeof(uint16_t), "shard check buffer");
+    FILE *f = xfopen(s->path, "rb");
+    if (fseek(f, 1024, SEEK_SET) != 0) die("%s: cannot seek past the header", s->path);
+    for (size_t done = 0; done < s->ntok;) {
+        size_t n = s->ntok - done < CHUNK ? s->ntok - done : CHUNK;
+        xfread(buf, sizeof(uint16_t), n, f, s->path);
+        for (size_t i = 0; i < n; i++)
+            if (buf[i] >= V)
+                die("%s: token %u at position %zu is outside the vocabulary [0, %d)", s->path, buf[i], done + i, V);
+        done += n;
+    }
+    xfclose(f, s->path);
+    free(buf);
+}
+
 /* Open and check every shard matching `pattern` (header, size), counting the
  * (B,T) batches each holds. Batch k of a shard covers tokens
  * [k*B*T, k*B*T + B*T + 1): inputs are the first B*T, targets the last B*T. */
@@ -164,6 +183,7 @@ void loader_init(DataLoader *dl, const char *pattern, int B, int T, int V, int s
         if (h[2] < 0 || size != 1024 + 2 * (size_t)h[2])
             die("%s: header says %d tokens but the file holds %zu bytes of tokens", s->path, h[2], size - 1024);
         s->ntok = (size_t)h[2];
+        check_token_ids(s, V);
         s->nbatches = s->ntok > BT ? (s->ntok - 1) / BT : 0;
         total += s->nbatches;
     }
@@ -219,9 +239,6 @@ void loader_next(DataLoader *dl) {
     if (fseek(f, (long)(1024 + 2 * start), SEEK_SET) != 0) die("%s: cannot seek to token %zu", s->path, start);
     xfread(dl->buf, sizeof(uint16_t), BT + 1, f, s->path);
     xfclose(f, s->path);
-    for (size_t i = 0; i <= BT; i++)
-        if (dl->buf[i] >= dl->V)
-            die("%s: token %u at position %zu is outside the vocabulary [0, %d)", s->path, dl->buf[i], start + i, dl->V);
     for (size_t i = 0; i < BT; i++) {
         dl->inputs[i] = dl->buf[i];
         dl->targets[i] = dl->buf[i + 1];

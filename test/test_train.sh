@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# End to end: tokenize a slice of Tiny Shakespeare, train a tiny GPT-2 on it,
+# check that validation loss falls, that resume is bit-identical, that Ctrl-C
+# saves a resumable checkpoint, that generation works, and that bad data and
+# bad flags give one-line errors.
+source "$(dirname "$0")/lib.sh"
+corpus="$SHARED/data/tinyshakespeare.txt"
+vocab="${GPT2_VOCAB_DIR:-$SHARED/data/gpt2}"
+if [ ! -f "$corpus" ] || [ ! -f "$vocab/encoder.json" ]; then
+    for t in learns resume_bit_identical ctrl_c_checkpoint generate; do skip "train/$t" "no $corpus or $vocab"; done
+    exit 0
+fi
+export GPT2_VOCAB_DIR=$vocab
+head -c 60000 "$corpus" >"$TMP/slice.txt"
+"$BIN/tokenize" shard --val-fraction 0.1 --out "$TMP/d" "$TMP/slice.txt" 2>/dev/null
+tiny=(--layers 2 --heads 2 --channels 32 --context 32 -b 4 -t 32)
+
+# 1. A short run lowers validation loss by a clear margin (from ln(50257) = 10.8).
+"$BIN/train" --train "$TMP/d_train.bin" --val "$TMP/d_val.bin" "${tiny[@]}" --steps 40 --warmup 5 --lr 1e-2 \
+    --lr-min 1e-3 --eval-every 20 --eval-batches 4 --out "$TMP/run" >"$TMP/log" 2>&1
+first=$(grep -m1 'val loss' "$TMP/log" | awk '{print $NF}')
+last=$(grep 'val loss' "$TMP/log" | tail -1 | awk '{print $NF}')
+if awk -v a="$first" -v b="$last" 'BEGIN { exit !(a > 10 && b < a - 3) }'; then pass train/learns
+else fail train/learns "val loss $first -> $last; $(tail -2 "$TMP/log")"; fi
+rows=$(tail -n +2 "$TMP/run/log.csv" | wc -l)
+check train/log_csv_has_every_step [ "$rows" = 41 ]
+check train/loss_svg_written grep -q '<polyline' "$TMP/run/loss.svg"
+check train/checkpoint_written [ -f "$TMP/run/model_00000040.bin" ] && [ -f "$TMP/run/state_00000040.bin" ]
+
+# 2. N steps, resume, N more steps == 2N steps in one go, bit for bit (with
+# shuffling, gradient accumulation, clipping and samples drawing from the RNG).
+common=(--train "$TMP/d_train.bin" --val "$TMP/d_val.bin" "${tiny[@]}" --steps 8 --warmup 2 --grad-accum 2
+        --eval-every 3 --eval-batches 2 --sample-every 3 --sample-tokens 8 --grad-clip 0.5)
+"$BIN/train" "${common[@]}" --out "$TMP/a" >"$TMP/a.log" 2>&1
+"$BIN/train" "${common[@]}" --out "$TMP/b" --stop-after 4 >"$TMP/b1.log" 2>&1
+"$BIN/train" --resume "$TMP/b" >"$TMP/b2.log" 2>&1
+if cmp -s "$TMP/a/model_00000008.bin" "$TMP/b/model_00000008.bin"; then pass train/resume_bit_identical
+else fail train/resume_bit_identical "weights differ after 4+4 vs 8 steps; $(tail -1 "$TMP/b2.log")"; fi
+check train/resume_same_samples cmp -s <(grep -a -A2 -- '---- sample' "$TMP/a.log" | tail -3) \
+    <(grep -a -A2 -- '---- sample' "$TMP/b2.log" | tail -3)
+
+# 3. Ctrl-C (SIGINT) saves a checkpoint, exits 0, and --resume finishes the run.
+"$BIN/train" --train "$TMP/d_train.bin" "${tiny[@]}" --steps 100000 --out "$TMP/c" >"$TMP/c.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q '^step  *3/' "$TMP/c.log" 2>/dev/null && break; sleep 0.1; done
+kill -INT $pid; wait $pid; rc=$?
+step=$(ls "$TMP/c" | sed -n 's/^model_0*\([0-9]*\)\.bin$/\1/p' | tail -1)
+if [ $rc = 0 ] && [ -n "$step" ] && [ -f "$TMP/c/state_$(printf %08d "$step").bin" ]; then pass train/ctrl_c_checkpoint
+else fail train/ctrl_c_checkpoint "exit $rc, checkpoint step '$step'"; fi
+if "$BIN/train" --resume "$TMP/c" --steps $((step + 2)) >"$TMP/c2.log" 2>&1 && grep -q "resuming .* at step $step" "$TMP/c2.log" &&
+   [ -f "$TMP/c/model_$(printf %08d $((step + 2))).bin" ]; then pass train/resume_after_ctrl_c
+else fail train/resume_after_ctrl_c "$(tail -2 "$TMP/c2.log")"; fi
+
+# 4. Generation from the trained checkpoint: greedy is reproducible, a
+# Chinese prompt works, and the prompt is echoed.
+model="$TMP/run/model_00000040.bin"
+"$BIN/generate" --model "$model" --prompt "ROMEO:" --tokens 12 --temperature 0 >"$TMP/g1" 2>/dev/null
+"$BIN/generate" --model "$model" --prompt "ROMEO:" --tokens 12 --temperature 0 >"$TMP/g2" 2>/dev/null
+check generate/greedy_reproducible cmp -s "$TMP/g1" "$TMP/g2"
+check generate/echoes_prompt grep -q '^ROMEO:' "$TMP/g1"
+"$BIN/generate" --model "$model" --prompt "今天天气很好" --tokens 5 --seed 2 >"$TMP/g3" 2>/dev/null
+check generate/chinese_prompt grep -q '^今天天气很好' "$TMP/g3"
+check generate/sampling_seeded cmp -s <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null) \
+    <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null)
+
+# 5. Bad data and bad flags: one line on stderr, non-zero exit.
+le32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)))"; }
+shard() { # shard FILE MAGIC VERSION NTOK TOKENS...: a header of 256 int32 and uint16 tokens
+    local f=$1; { le32 "$2"; le32 "$3"; le32 "$4"; head -c 1012 /dev/zero; shift 4
+      for t in "$@"; do printf "$(printf '\\x%02x\\x%02x' $((t & 255)) $((t >> 8)))"; done; } >"$f"; }
+toks=$(seq 1 200)
+shard "$TMP/ok.bin" 20240520 1 200 $toks
+shard "$TMP/magic.bin" 12345 1 200 $toks
+shard "$TMP/count.bin" 20240520 1 300 $toks
+shard "$TMP/bigid.bin" 20240520 1 200 $(seq 1 199) 60000
+shard "$TMP/short.bin" 20240520 1 10 $(seq 1 10)
+small=(--layers 1 --heads 1 --channels 8 --context 16 -b 2 -t 8 --steps 2 --out "$TMP/e")
+expect_error train_err/no_matching_shards 1 'no files match' "$BIN/train" --train "$TMP/nothing*.bin" "${small[@]}"
+expect_error train_err/bad_magic 1 'magic.bin: not a token shard' "$BIN/train" --train "$TMP/magic.bin" "${small[@]}"
+expect_error train_err/count_mismatch 1 'count.bin: header says 300 tokens' "$BIN/train" --train "$TMP/count.bin" "${small[@]}"
+expect_error train_err/token_id_out_of_vocab 1 'bigid.bin: token 60000' "$BIN/train" --train "$TMP/bigid.bin" "${small[@]}"
+expect_error train_err/shorter_than_a_batch 1 'shorter than one batch' "$BIN/train" --train "$TMP/short.bin" "${small[@]}"
+expect_error train_err/seq_above_context 2 'longer than the model' "$BIN/train" --train "$TMP/ok.bin" "${small[@]}" -t 64
+expect_error train_err/zero_batch 2 'out of range' "$BIN/train" --train "$TMP/ok.bin" "${small[@]}" -b 0
+expect_error train_err/negative_steps 2 'out of range' "$BIN/train" --train "$TMP/ok.bin" "${small[@]}" --steps -3
+expect_error train_err/non_numeric 2 'not an integer' "$BIN/train" --train "$TMP/ok.bin" "${small[@]}" --layers two
+expect_error train_err/unknown_flag 2 'unknown option' "$BIN/train" --train "$TMP/ok.bin" --bogus 1
+expect_error train_err/missing_value 2 'needs a value' "$BIN/train" --train
+expect_error train_err/heads_do_not_divide 2 'not divisible' "$BIN/train" --train "$TMP/ok.bin" "${small[@]}" --heads 3
+expect_error train_err/missing_init 1 'cannot open' "$BIN/train" --train "$TMP/ok.bin" "${small[@]}" --init "$TMP/none.bin"
+expect_error train_err/resume_nothing 1 'no checkpoint to resume' "$BIN/train" --resume "$TMP"
+expect_error train_err/unwritable_out 1 'cannot' "$BIN/train" --train "$TMP/ok.bin" "${small[@]}" --out /proc/gpt2c_out
+expect_error generate_err/prompt_too_long 1 'exceed the model' "$BIN/generate" --model "$model" --prompt "ROMEO:" --tokens 40
+expect_error generate_err/missing_model 1 'cannot open' "$BIN/generate" --model "$TMP/none.bin" --prompt hi
+expect_error generate_err/no_prompt 2 'exactly one of' "$BIN/generate" --model "$model"
+expect_error generate_err/bad_top_p 2 'out of range' "$BIN/generate" --model "$model" --prompt hi --top-p 2
