@@ -31,9 +31,11 @@ endif
 
 LIB_SRC  = common.c gpt2.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
-PROGRAMS = $(BIN)/test_gpt2
+PROGRAMS = $(BIN)/test_gpt2 $(BIN)/import_hf
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint
-SH_TESTS = test/test_fixtures.sh
+SH_TESTS = test/test_fixtures.sh test/test_import_hf.sh
+# Helper programs the shell tests call (not tests themselves).
+TEST_HELPERS = $(BUILD)/make_safetensors
 
 .PHONY: all test test-sanitize clean
 all: $(PROGRAMS)
@@ -51,12 +53,16 @@ $(BUILD):
 
 $(BIN)/test_gpt2: $(BUILD)/test/test_gpt2.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/import_hf: $(BUILD)/tools/import_hf.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/test_%: $(BUILD)/test/test_%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/make_safetensors: $(BUILD)/test/make_safetensors.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # Every test program and script, counted by test/run.sh, which ends with
 # "N passed, N failed, N skipped".
-test: all $(C_TESTS)
+test: all $(C_TESTS) $(TEST_HELPERS)
 	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) bash test/run.sh $(C_TESTS) $(SH_TESTS)
 
 test-sanitize:
