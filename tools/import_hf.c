@@ -96,7 +96,7 @@ typedef struct {
  * trailing commas, trailing junk) is rejected with the byte where it happened. */
 
 typedef struct {
-    const char *s; /* the header text */
+    char *s; /* the header text; strings are decoded in place */
     size_t pos, len;
     const char *path;
 } Json;
@@ -178,12 +178,13 @@ static size_t put_utf8(char *out, unsigned cp) {
     return 4;
 }
 
-/* A JSON string, escapes decoded, as a new NUL-terminated heap string. The
- * decoded text is never longer than the escaped one, so one allocation of the
- * remaining length suffices. \u0000 is refused: names are C strings. */
+/* A JSON string with its escapes decoded, NUL-terminated, valid until the
+ * header text is freed. The decoded text is never longer than the escaped one
+ * with its closing quote, so it is written in place over the bytes just read.
+ * \u0000 is refused: names are C strings. */
 static char *json_string(Json *j) {
     json_expect(j, '"');
-    char *out = xmalloc(j->len - j->pos + 1, "header string");
+    char *out = j->s + j->pos;
     size_t n = 0;
     for (;;) {
         int c = json_at(j);
@@ -278,10 +279,10 @@ static void json_skip_metadata(Json *j) {
     json_expect(j, '{');
     if (json_peek(j) == '}') { j->pos++; return; }
     do {
-        free(json_string(j));
+        json_string(j);
         json_expect(j, ':');
         if (json_peek(j) != '"') json_fail(j, "__metadata__ values must be strings");
-        free(json_string(j));
+        json_string(j);
     } while (json_next(j, '}'));
 }
 
@@ -291,12 +292,10 @@ static void json_tensor(Json *j, Tensor *t) {
     int have_dtype = 0, have_shape = 0, have_offsets = 0;
     json_expect(j, '{');
     do {
-        char *key = json_string(j);
+        const char *key = json_string(j);
         json_expect(j, ':');
         if (!strcmp(key, "dtype") && !have_dtype) {
-            char *d = json_string(j);
-            t->dtype = dtype_index(j, d);
-            free(d);
+            t->dtype = dtype_index(j, json_string(j));
             have_dtype = 1;
         } else if (!strcmp(key, "shape") && !have_shape) {
             t->ndim = json_uint_array(j, t->shape, MAX_DIMS, "shape");
@@ -310,7 +309,6 @@ static void json_tensor(Json *j, Tensor *t) {
         } else {
             json_fail(j, "unexpected or repeated key \"%s\" in tensor \"%s\"", key, t->name);
         }
-        free(key);
     } while (json_next(j, '}'));
     if (!have_dtype || !have_shape || !have_offsets)
         json_fail(j, "tensor \"%s\" lacks %s", t->name,
@@ -325,7 +323,7 @@ static Tensor *find_exact(const SafeTensors *st, const char *name) {
 
 /* The whole header: one object of tensors (and maybe __metadata__). Trailing
  * spaces are allowed (writers pad the header to an alignment). */
-static void parse_header(SafeTensors *st, const char *text, size_t len) {
+static void parse_header(SafeTensors *st, char *text, size_t len) {
     Json j = {.s = text, .pos = 0, .len = len, .path = st->path};
     json_expect(&j, '{');
     if (json_peek(&j) != '}') {
@@ -334,7 +332,6 @@ static void parse_header(SafeTensors *st, const char *text, size_t len) {
             char *name = json_string(&j);
             json_expect(&j, ':');
             if (!strcmp(name, "__metadata__")) {
-                free(name);
                 json_skip_metadata(&j);
                 continue;
             }
@@ -350,7 +347,8 @@ static void parse_header(SafeTensors *st, const char *text, size_t len) {
             }
             Tensor *t = &st->tensors[st->count++];
             memset(t, 0, sizeof *t);
-            t->name = name;
+            size_t n = strlen(name) + 1;
+            t->name = memcpy(xmalloc(n, "tensor name"), name, n); /* outlives the header text */
             json_tensor(&j, t);
         } while (json_next(&j, '}'));
     } else {
@@ -398,12 +396,13 @@ static void check_ranges(SafeTensors *st) {
     for (int i = 0; i < st->count; i++)
         if (st->tensors[i].end > st->tensors[i].begin) order[n++] = &st->tensors[i];
     qsort(order, (size_t)n, sizeof(Tensor *), by_begin);
-    for (int i = 1; i < n; i++)
-        if (order[i]->begin < order[i - 1]->end)
-            die("%s: tensors %s and %s overlap (bytes %" PRIu64 "..%" PRIu64 " and %" PRIu64 "..%" PRIu64 ")",
-                st->path, order[i - 1]->name, order[i]->name, order[i - 1]->begin, order[i - 1]->end, order[i]->begin,
-                order[i]->end);
+    const Tensor *first = NULL, *second = NULL;
+    for (int i = 1; i < n && !first; i++)
+        if (order[i]->begin < order[i - 1]->end) first = order[i - 1], second = order[i];
     free(order);
+    if (first)
+        die("%s: tensors %s and %s overlap (bytes %" PRIu64 "..%" PRIu64 " and %" PRIu64 "..%" PRIu64 ")", st->path,
+            first->name, second->name, first->begin, first->end, second->begin, second->end);
 }
 
 static void safetensors_open(SafeTensors *st, FILE *f, const char *path) {
@@ -517,14 +516,11 @@ static int count_blocks(const SafeTensors *st) {
         if (b > max) max = b;
     }
     if (max < 0) die("%s: no transformer blocks (tensors h.0.*)", st->path);
-    char *seen = xcalloc((size_t)max + 1, 1, "block list");
-    for (int i = 0; i < st->count; i++) {
-        long b = block_number(st->tensors[i].name, st->path);
-        if (b >= 0) seen[b] = 1;
+    for (long b = 0; b <= max; b++) {
+        int found = 0;
+        for (int i = 0; i < st->count && !found; i++) found = block_number(st->tensors[i].name, st->path) == b;
+        if (!found) die("%s: blocks are not numbered 0..%ld: h.%ld is missing", st->path, max, b);
     }
-    for (long b = 0; b <= max; b++)
-        if (!seen[b]) die("%s: blocks are not numbered 0..%ld: h.%ld is missing", st->path, max, b);
-    free(seen);
     return (int)max + 1;
 }
 
