@@ -233,7 +233,8 @@ static void replace_first(char *buf, size_t cap, const char *from, const char *t
  *   header-past-eof  header length 1 MB more than the file holds
  *   header-huge      header length 2^64-1
  *   json-colon json-float json-negative json-trailing-comma json-junk
- *   json-metadata-number json-unknown-key json-unterminated json-nul  bad JSON
+ *   json-metadata-number json-unknown-key json-unterminated json-nul
+ *   json-newline-name (a \n escape in a tensor name)                   bad JSON
  *   lm-head-differs  an lm_head.weight unlike wte
  */
 static void write_file(const char *path, const char *dtype_mode, int prefix, int lm_head, int specials,
@@ -331,6 +332,7 @@ static void write_file(const char *path, const char *dtype_mode, int prefix, int
     if (!strcmp(fault, "json-junk")) append(json, sizeof json, " x");
     if (!strcmp(fault, "json-metadata-number")) replace_first(json, sizeof json, "\"pt\"", "1");
     if (!strcmp(fault, "json-unknown-key")) replace_first(json, sizeof json, "\"dtype\":", "\"kind\":\"x\",\"dtype\":");
+    if (!strcmp(fault, "json-newline-name")) replace_first(json, sizeof json, "\"wte.weight\"", "\"wte\\nweight\"");
     if (!strcmp(fault, "json-unterminated")) json[strlen(json) / 2] = '\0';
     size_t header_len = strlen(json);
     if (!strcmp(fault, "json-nul")) json[header_len - 1] = '\0'; /* the closing brace becomes a NUL byte */

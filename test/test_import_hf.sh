@@ -70,6 +70,7 @@ bad json-metadata-number "__metadata__ values must be strings"
 bad json-unknown-key 'unexpected or repeated key "kind"'
 bad json-unterminated "unterminated string"
 bad json-nul "bad safetensors header"
+bad json-newline-name "control character in a name"
 bad lm-head-differs "lm_head.weight differs from wte.weight"
 
 # A good file cut short: the last tensors' bytes are gone.

@@ -181,8 +181,10 @@ static size_t put_utf8(char *out, unsigned cp) {
 /* A JSON string with its escapes decoded, NUL-terminated, valid until the
  * header text is freed. The decoded text is never longer than the escaped one
  * with its closing quote, so it is written in place over the bytes just read.
- * \u0000 is refused: names are C strings. */
-static char *json_string(Json *j) {
+ * \u0000 is refused: names are C strings. Control characters such as a decoded
+ * \n are refused too unless allow_control: names and dtypes end up in one-line
+ * error messages. */
+static char *json_string(Json *j, int allow_control) {
     json_expect(j, '"');
     char *out = j->s + j->pos;
     size_t n = 0;
@@ -198,6 +200,7 @@ static char *json_string(Json *j) {
         }
         int e = json_at(j);
         j->pos++;
+        if (!allow_control && e > 0 && strchr("bfnrt", e)) json_fail(j, "control character in a name");
         switch (e) {
         case '"': out[n++] = '"'; continue;
         case '\\': out[n++] = '\\'; continue;
@@ -224,6 +227,7 @@ static char *json_string(Json *j) {
             json_fail(j, "unpaired surrogate in \\u escape");
         }
         if (cp == 0) json_fail(j, "\\u0000 in a string");
+        if (cp < 0x20 && !allow_control) json_fail(j, "control character in a name");
         n += put_utf8(out + n, cp);
     }
     out[n] = '\0';
@@ -279,10 +283,10 @@ static void json_skip_metadata(Json *j) {
     json_expect(j, '{');
     if (json_peek(j) == '}') { j->pos++; return; }
     do {
-        json_string(j);
+        json_string(j, 1);
         json_expect(j, ':');
         if (json_peek(j) != '"') json_fail(j, "__metadata__ values must be strings");
-        json_string(j);
+        json_string(j, 1);
     } while (json_next(j, '}'));
 }
 
@@ -292,10 +296,10 @@ static void json_tensor(Json *j, Tensor *t) {
     int have_dtype = 0, have_shape = 0, have_offsets = 0;
     json_expect(j, '{');
     do {
-        const char *key = json_string(j);
+        const char *key = json_string(j, 0);
         json_expect(j, ':');
         if (!strcmp(key, "dtype") && !have_dtype) {
-            t->dtype = dtype_index(j, json_string(j));
+            t->dtype = dtype_index(j, json_string(j, 0));
             have_dtype = 1;
         } else if (!strcmp(key, "shape") && !have_shape) {
             t->ndim = json_uint_array(j, t->shape, MAX_DIMS, "shape");
@@ -329,7 +333,7 @@ static void parse_header(SafeTensors *st, char *text, size_t len) {
     if (json_peek(&j) != '}') {
         do {
             size_t key_pos = j.pos;
-            char *name = json_string(&j);
+            char *name = json_string(&j, 0);
             json_expect(&j, ':');
             if (!strcmp(name, "__metadata__")) {
                 json_skip_metadata(&j);
