@@ -31,9 +31,12 @@ endif
 
 LIB_SRC  = common.c gpt2.c tokenizer.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
-PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BUILD)/gen_unicode
+PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer
-SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_train.sh
+SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
+           test/test_train.sh
+# Helper programs the shell tests call (not tests themselves).
+TEST_HELPERS = $(BUILD)/make_safetensors
 
 .PHONY: all test test-sanitize clean vocab unicode-table fuzz-tokenizer bench-tokenizer
 .SECONDARY:
@@ -56,7 +59,11 @@ $(BIN)/train: $(BUILD)/train.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/generate: $(BUILD)/tools/generate.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/import_hf: $(BUILD)/tools/import_hf.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/test_%: $(BUILD)/test/test_%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/make_safetensors: $(BUILD)/test/make_safetensors.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # --- tokenizer (tokenizer.c, tools/tokenize.c; see notes.md "Byte-level BPE tokenizer")
@@ -89,7 +96,7 @@ fuzz-tokenizer: $(BUILD)/fuzz_tokenizer vocab
 
 # Every test program and script, counted by test/run.sh, which ends with
 # "N passed, N failed, N skipped".
-test: all $(C_TESTS)
+test: all $(C_TESTS) $(TEST_HELPERS)
 	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) bash test/run.sh $(C_TESTS) $(SH_TESTS)
 
 test-sanitize:
