@@ -38,7 +38,7 @@ SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_tab
 # Helper programs the shell tests call (not tests themselves).
 TEST_HELPERS = $(BUILD)/make_safetensors
 
-.PHONY: all test test-sanitize clean vocab unicode-table fuzz-tokenizer bench-tokenizer
+.PHONY: all demo test test-sanitize clean vocab unicode-table fuzz-tokenizer bench-tokenizer
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -93,6 +93,10 @@ $(BUILD)/fuzz_tokenizer: test/fuzz_tokenizer.c tokenizer.c common.c $(wildcard *
 fuzz-tokenizer: $(BUILD)/fuzz_tokenizer vocab
 	@mkdir -p $(BUILD)/fuzz-corpus
 	GPT2_VOCAB_DIR=$(VOCAB_DIR) $(BUILD)/fuzz_tokenizer -max_total_time=$(FUZZ_TIME) $(BUILD)/fuzz-corpus test/corpus/tokenizer
+
+# The main job: corpus -> shards -> train a small GPT-2 -> sample (tools/demo.sh).
+demo: all vocab
+	SHARED=$(SHARED) bash tools/demo.sh
 
 # Every test program and script, counted by test/run.sh, which ends with
 # "N passed, N failed, N skipped".
