@@ -442,6 +442,18 @@ static void prune_checkpoints(const TrainConfig *c, int newest_step, int every) 
 /* ------------------------------------------------------------------------ */
 /* log.csv and loss.svg                                                      */
 
+/* One row of log.csv per step. */
+typedef struct {
+    int step;
+    float train, val, lr; /* NAN where absent */
+    double elapsed;
+} HistoryRow;
+typedef struct {
+    HistoryRow *rows;
+    size_t n, cap;
+} History;
+
+
 static void history_add(History *h, int step, float train, float val, float lr, double elapsed) {
     if (h->n == h->cap) {
         h->cap = h->cap ? 2 * h->cap : 256;

@@ -79,16 +79,6 @@ typedef struct {
 } Backend;
 Backend backend_cpu(GPT2 *model);
 
-typedef struct {
-    int step;
-    float train, val, lr; /* NAN where absent */
-    double elapsed;
-} HistoryRow;
-typedef struct {
-    HistoryRow *rows;
-    size_t n, cap;
-} History;
-
 void save_checkpoint(const TrainConfig *c, const TrainProgress *p, const GPT2 *model);
 int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
                 DataLoader *val_dl);
