@@ -296,6 +296,7 @@ static void cpu_update(void *ctx, const AdamWConfig *opt, int t) { gpt2_update(c
 static void cpu_sync_to_host(void *ctx, GPT2 *host) { (void)ctx; (void)host; /* the host model is the model */ }
 static void cpu_load_opt_state(void *ctx, const float *m, const float *v) {
     GPT2 *model = ctx;
+    if (m == model->m_memory && v == model->v_memory) return; /* already the model's own */
     if (!model->m_memory) {
         model->m_memory = xcalloc(model->num_parameters, sizeof(float), "AdamW m");
         model->v_memory = xcalloc(model->num_parameters, sizeof(float), "AdamW v");
@@ -826,6 +827,47 @@ const Tokenizer *train_tokenizer(const TrainConfig *c) {
     return tokenizer_load(c->vocab_dir);
 }
 
+#ifdef GPT2_CUDA
+/* ------------------------------------------------------------------------ */
+/* ./train_gpu: the same program with the GPU driver as the backend          */
+#include "kernels/gpt2_gpu.h"
+
+typedef struct {
+    GPT2GPU *gpu;
+    GPT2 *host;
+} GpuContext;
+
+static void gpu_forward(void *ctx, const int *in, const int *tg, int B, int T) {
+    gpt2_gpu_forward(((GpuContext *)ctx)->gpu, in, tg, B, T);
+}
+static float gpu_mean_loss(void *ctx) { return gpt2_gpu_mean_loss(((GpuContext *)ctx)->gpu); }
+static void gpu_zero_grad(void *ctx) { gpt2_gpu_zero_grad(((GpuContext *)ctx)->gpu); }
+static void gpu_backward(void *ctx) { gpt2_gpu_backward(((GpuContext *)ctx)->gpu); }
+static float gpu_grad_norm(void *ctx) { return gpt2_gpu_grad_norm(((GpuContext *)ctx)->gpu); }
+static void gpu_scale_grads(void *ctx, float s) { gpt2_gpu_scale_grads(((GpuContext *)ctx)->gpu, s); }
+static void gpu_update(void *ctx, const AdamWConfig *opt, int t) { gpt2_gpu_update(((GpuContext *)ctx)->gpu, opt, t); }
+static void gpu_sync_to_host(void *ctx, GPT2 *host) {
+    GpuContext *g = ctx;
+    gpt2_gpu_params_to_host(g->gpu, host);
+    if (!host->m_memory) {
+        host->m_memory = xcalloc(host->num_parameters, sizeof(float), "AdamW m");
+        host->v_memory = xcalloc(host->num_parameters, sizeof(float), "AdamW v");
+    }
+    gpt2_gpu_opt_state_to_host(g->gpu, host->m_memory, host->v_memory);
+}
+static void gpu_load_opt_state(void *ctx, const float *m, const float *v) {
+    gpt2_gpu_opt_state_from_host(((GpuContext *)ctx)->gpu, m, v);
+}
+
+static Backend backend_gpu(GpuContext *g) {
+    Backend b = {.ctx = g, .name = "gpu", .forward = gpu_forward, .mean_loss = gpu_mean_loss,
+                 .zero_grad = gpu_zero_grad, .backward = gpu_backward, .grad_norm = gpu_grad_norm,
+                 .scale_grads = gpu_scale_grads, .update = gpu_update, .sync_to_host = gpu_sync_to_host,
+                 .load_opt_state = gpu_load_opt_state};
+    return b;
+}
+#endif
+
 #ifndef TRAIN_NO_MAIN
 int main(int argc, char **argv) {
     TrainConfig c;
@@ -834,8 +876,18 @@ int main(int argc, char **argv) {
     DataLoader train_dl, val_dl;
     int has_val = train_setup(argc, argv, &c, &model, &p, &train_dl, &val_dl);
     Tokenizer *tok = (Tokenizer *)train_tokenizer(&c);
+#ifdef GPT2_CUDA
+    if (!gpu_available()) die("train_gpu: no CUDA GPU found (use ./train on the CPU)");
+    GpuContext gctx = {.gpu = gpt2_gpu_create(&model, c.B, c.T), .host = &model};
+    Backend be = backend_gpu(&gctx);
+#else
     Backend be = backend_cpu(&model);
+#endif
+    if (model.m_memory) be.load_opt_state(be.ctx, model.m_memory, model.v_memory); /* resumed */
     int status = train(&c, &be, &model, &p, &train_dl, has_val ? &val_dl : NULL, tok);
+#ifdef GPT2_CUDA
+    gpt2_gpu_free(gctx.gpu);
+#endif
     if (tok) tokenizer_free(tok);
     loader_free(&train_dl);
     if (has_val) loader_free(&val_dl);
