@@ -107,12 +107,14 @@ __global__ void __launch_bounds__(TILE_THREADS)
     }
 }
 
+#ifndef USE_CUBLAS
 static void matmul_tiled(float *R, const float *A, const float *W, const float *bias, int M, int N, int K, size_t a_m,
                          size_t a_k, size_t w_k, size_t w_n, int accumulate) {
     dim3 grid(ceil_div((size_t)N, TILE), ceil_div((size_t)M, TILE));
     matmul_tiled_kernel<<<grid, TILE_THREADS>>>(R, A, W, bias, M, N, K, a_m, a_k, w_k, w_n, accumulate);
     CUDA_CHECK_LAUNCH();
 }
+#endif
 
 /* Pass 1 of dbias: partials[chunk, oc] = sum of dout[bt, oc] over the chunk's rows. */
 __global__ void bias_partials_kernel(float *partials, const float *dout, size_t rows, int OC) {
