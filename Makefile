@@ -2,6 +2,7 @@
 # `make demo` runs the main job, `make bench` measures speed and memory.
 # Knobs: NO_OMP=1 (build without OpenMP), SHARED=path (the shared fixtures),
 # SAN=1 (AddressSanitizer + UBSan build into build/san), CC=clang.
+# GPU: `make cuda` builds the CUDA programs (NVCC=path, USE_CUBLAS=1, FMAD=0).
 
 CC      ?= cc
 SHARED  ?= ../shared
@@ -34,11 +35,11 @@ LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
-           test/test_train.sh
+           test/test_train.sh test/test_cuda.sh
 # Helper programs the shell tests call (not tests themselves).
 TEST_HELPERS = $(BUILD)/make_safetensors
 
-.PHONY: all demo test test-sanitize clean vocab unicode-table fuzz-tokenizer bench-tokenizer
+.PHONY: all demo test test-sanitize clean cuda FORCE vocab unicode-table fuzz-tokenizer bench-tokenizer
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -98,13 +99,64 @@ fuzz-tokenizer: $(BUILD)/fuzz_tokenizer vocab
 demo: all vocab
 	SHARED=$(SHARED) bash tools/demo.sh
 
+# ---- the GPU path (kernels/, notes.md "The GPU path") ----
+# `make cuda` builds ./test_kernels and ./compare_cpu_gpu with nvcc for sm_80
+# (A100) and sm_90 (H100/H200); host and device warnings are errors. The C
+# objects are the same gcc-built ones as the CPU programs, and the programs
+# are linked by $(CC) against the static CUDA runtime.
+#   USE_CUBLAS=1  matmuls through cuBLAS instead of kernels/matmul.cu's own kernel
+#   FMAD=0        no fused multiply-add contraction (closer to the CPU's rounding)
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+NVCCFLAGS  = -O3 -std=c++17 $(NVCC_ARCH) -lineinfo -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings -I.
+CUDA_LIBS  = -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++
+ifdef USE_CUBLAS
+  NVCCFLAGS += -DUSE_CUBLAS
+  CUDA_LIBS += -lcublas -Wl,-rpath,$(CUDA_HOME)/lib64
+endif
+ifeq ($(FMAD),0)
+  NVCCFLAGS += --fmad=false
+endif
+# Each variant gets its own object folder; the stamp file makes the programs
+# relink when the variant changes.
+CUDA_VARIANT  = $(if $(USE_CUBLAS),-cublas)$(if $(filter 0,$(FMAD)),-nofma)
+CUDA_BUILD    = $(BUILD)/cuda$(CUDA_VARIANT)
+CUDA_STAMP    = $(BUILD)/cuda-variant
+KERNEL_OBJ    = $(patsubst kernels/%.cu,$(CUDA_BUILD)/%.o,$(wildcard kernels/*.cu))
+CUDA_HEADERS  = $(wildcard kernels/*.h kernels/*.cuh) gpt2.h common.h
+CUDA_PROGRAMS = $(BIN)/test_kernels $(BIN)/compare_cpu_gpu $(BIN)/train_gpu
+
+cuda: $(CUDA_PROGRAMS)
+
+$(CUDA_BUILD)/%.o: kernels/%.cu $(CUDA_HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+$(CUDA_BUILD)/test_kernels.o: test/test_kernels.cu $(CUDA_HEADERS) test/check.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+$(BUILD)/tools/compare_cpu_gpu.o: kernels/gpt2_gpu.h
+$(CUDA_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CUDA_VARIANT)' | cmp -s - $@ || echo '$(CUDA_VARIANT)' > $@
+
+$(BIN)/test_kernels: $(CUDA_BUILD)/test_kernels.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_STAMP)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS) $(CUDA_LIBS)
+$(BIN)/compare_cpu_gpu: $(BUILD)/tools/compare_cpu_gpu.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_STAMP)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS) $(CUDA_LIBS)
+# train_gpu is train.c itself, built with the GPU driver as its backend.
+$(BUILD)/train_gpu.o: train.c $(wildcard *.h) kernels/gpt2_gpu.h | $(BUILD)
+	$(CC) $(CFLAGS) -DGPT2_CUDA -c $< -o $@
+$(BIN)/train_gpu: $(BUILD)/train_gpu.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_STAMP)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS) $(CUDA_LIBS)
+
 # Every test program and script, counted by test/run.sh, which ends with
 # "N passed, N failed, N skipped".
 test: all $(C_TESTS) $(TEST_HELPERS)
-	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) bash test/run.sh $(C_TESTS) $(SH_TESTS)
+	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) NVCC=$(NVCC) bash test/run.sh $(C_TESTS) $(SH_TESTS)
 
 test-sanitize:
 	$(MAKE) SAN=1 test
 
 clean:
-	rm -rf build $(PROGRAMS)
+	rm -rf build $(PROGRAMS) $(CUDA_PROGRAMS)

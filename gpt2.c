@@ -452,8 +452,7 @@ size_t gpt2_param_sizes(const GPT2Config *c, size_t s[NUM_PARAM_TENSORS]) {
     return total > SIZE_MAX / sizeof(float) ? 0 : total;
 }
 
-/* Point the 16 tensors of `t` at consecutive slices of `memory`. */
-static void point_param_tensors(ParameterTensors *t, float *memory, const size_t sizes[NUM_PARAM_TENSORS]) {
+void gpt2_point_params(ParameterTensors *t, float *memory, const size_t sizes[NUM_PARAM_TENSORS]) {
     float **ptrs[NUM_PARAM_TENSORS] = {&t->wte,  &t->wpe,      &t->ln1w,     &t->ln1b,   &t->qkvw,    &t->qkvb,
                                        &t->attprojw, &t->attprojb, &t->ln2w,  &t->ln2b,   &t->fcw,     &t->fcb,
                                        &t->fcprojw, &t->fcprojb, &t->lnfw,    &t->lnfb};
@@ -477,7 +476,7 @@ void gpt2_init_empty(GPT2 *model, const GPT2Config *config) {
     model->num_parameters = gpt2_param_sizes(config, model->param_sizes);
     if (model->num_parameters == 0) die("config too large: the parameter count overflows");
     model->params_memory = xcalloc(model->num_parameters, sizeof(float), "parameters");
-    point_param_tensors(&model->params, model->params_memory, model->param_sizes);
+    gpt2_point_params(&model->params, model->params_memory, model->param_sizes);
     model->mean_loss = -1.0f;
 }
 
@@ -602,25 +601,40 @@ static size_t sum_sizes(const size_t *s, int n) {
     return total;
 }
 
-/* Point the activation tensors at `memory` laid out for a batch of (B,T). The
- * layout depends on B and T, so it is redone whenever they change; memory was
- * allocated for (B_max, T_max), which bounds every smaller layout. */
-static void point_activations(GPT2 *model, int B, int T) {
-    ActivationTensors *a = &model->acts;
+size_t gpt2_activation_sizes(const GPT2Config *c, int B, int T, size_t sizes[NUM_ACTIVATION_TENSORS]) {
+    activation_sizes(c, (size_t)B, (size_t)T, sizes);
+    return sum_sizes(sizes, NUM_ACTIVATION_TENSORS);
+}
+
+size_t gpt2_scratch_sizes(const GPT2Config *c, int B, int T, size_t sizes[NUM_SCRATCH_TENSORS]) {
+    scratch_sizes(c, (size_t)B, (size_t)T, sizes);
+    return sum_sizes(sizes, NUM_SCRATCH_TENSORS);
+}
+
+void gpt2_point_activations(ActivationTensors *a, float *memory, const GPT2Config *c, int B, int T) {
     float **ptrs[NUM_ACTIVATION_TENSORS] = {
         &a->encoded, &a->ln1,      &a->ln1_mean, &a->ln1_rstd,  &a->qkv,      &a->att,      &a->atty,
         &a->attproj, &a->residual2, &a->ln2,     &a->ln2_mean,  &a->ln2_rstd, &a->fch,      &a->fch_gelu,
         &a->fcproj,  &a->residual3, &a->lnf,     &a->lnf_mean,  &a->lnf_rstd, &a->logits,   &a->losses};
     size_t sizes[NUM_ACTIVATION_TENSORS];
-    activation_sizes(&model->config, (size_t)B, (size_t)T, sizes);
-    carve(model->acts_memory, ptrs, sizes, NUM_ACTIVATION_TENSORS);
+    activation_sizes(c, (size_t)B, (size_t)T, sizes);
+    carve(memory, ptrs, sizes, NUM_ACTIVATION_TENSORS);
+}
 
-    BackwardScratch *s = &model->scratch;
-    float **sptrs[NUM_SCRATCH_TENSORS] = {&s->dresidual, &s->dln,  &s->dqkv,     &s->datt,
-                                          &s->datty,     &s->dfch, &s->dfch_gelu};
-    size_t ssizes[NUM_SCRATCH_TENSORS];
-    scratch_sizes(&model->config, (size_t)B, (size_t)T, ssizes);
-    carve(model->scratch_memory, sptrs, ssizes, NUM_SCRATCH_TENSORS);
+void gpt2_point_scratch(BackwardScratch *s, float *memory, const GPT2Config *c, int B, int T) {
+    float **ptrs[NUM_SCRATCH_TENSORS] = {&s->dresidual, &s->dln,  &s->dqkv,     &s->datt,
+                                         &s->datty,     &s->dfch, &s->dfch_gelu};
+    size_t sizes[NUM_SCRATCH_TENSORS];
+    scratch_sizes(c, (size_t)B, (size_t)T, sizes);
+    carve(memory, ptrs, sizes, NUM_SCRATCH_TENSORS);
+}
+
+/* Point the activation tensors at `memory` laid out for a batch of (B,T). The
+ * layout depends on B and T, so it is redone whenever they change; memory was
+ * allocated for (B_max, T_max), which bounds every smaller layout. */
+static void point_activations(GPT2 *model, int B, int T) {
+    gpt2_point_activations(&model->acts, model->acts_memory, &model->config, B, T);
+    gpt2_point_scratch(&model->scratch, model->scratch_memory, &model->config, B, T);
     model->B = B;
     model->T = T;
 }
@@ -637,7 +651,7 @@ void gpt2_alloc(GPT2 *model, int B_max, int T_max) {
     model->acts_memory = xmalloc(mul_size(nacts, sizeof(float), "activations"), "activations");
     model->scratch_memory = xmalloc(mul_size(nscratch, sizeof(float), "gradient scratch"), "gradient scratch");
     model->grads_memory = xcalloc(model->num_parameters, sizeof(float), "gradients");
-    point_param_tensors(&model->grads, model->grads_memory, model->param_sizes);
+    gpt2_point_params(&model->grads, model->grads_memory, model->param_sizes);
     size_t BT = (size_t)B_max * T_max;
     model->inputs = xmalloc(BT * sizeof(int), "inputs");
     model->targets = xmalloc(BT * sizeof(int), "targets");

@@ -159,6 +159,19 @@ void gpt2_save(const GPT2 *model, const char *path);
 void gpt2_alloc(GPT2 *model, int B_max, int T_max);
 void gpt2_free(GPT2 *model);
 
+/* ---- memory layout (pointer arithmetic only, so `memory` may be host or GPU
+ * memory: the GPU driver lays out its buffers exactly like these) ---- */
+
+/* Point the 16 tensors of `t` at consecutive slices of `memory`. */
+void gpt2_point_params(ParameterTensors *t, float *memory, const size_t sizes[NUM_PARAM_TENSORS]);
+/* Element counts of the activation / scratch tensors for a batch of (B,T), in
+ * struct order; each returns the total. */
+size_t gpt2_activation_sizes(const GPT2Config *c, int B, int T, size_t sizes[NUM_ACTIVATION_TENSORS]);
+size_t gpt2_scratch_sizes(const GPT2Config *c, int B, int T, size_t sizes[NUM_SCRATCH_TENSORS]);
+/* Point the tensors at consecutive slices of `memory`, laid out for (B,T). */
+void gpt2_point_activations(ActivationTensors *a, float *memory, const GPT2Config *c, int B, int T);
+void gpt2_point_scratch(BackwardScratch *s, float *memory, const GPT2Config *c, int B, int T);
+
 /* ---- the model ---- */
 
 /* inputs (B,T) token ids; targets (B,T) or NULL. With targets, sets mean_loss. */

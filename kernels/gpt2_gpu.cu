@@ -1,0 +1,288 @@
+/*
+ * gpt2_gpu.cu: the GPT-2 model driver on the GPU (see gpt2_gpu.h).
+ *
+ * gpt2_gpu_forward and gpt2_gpu_backward are gpt2_forward and gpt2_backward
+ * with every op replaced by its _gpu twin: read them side by side. The only
+ * additions are what the GPU needs and the CPU does not: a workspace for the
+ * two-pass reductions, and the token buckets of the embedding backward
+ * (encoder.cu), built on the host from the inputs at each forward.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_common.cuh"
+#include "gpt2_gpu.h"
+#include "kernels.h"
+
+struct GPT2GPU {
+    GPT2Config config;
+    size_t param_sizes[NUM_PARAM_TENSORS];
+    size_t num_parameters;
+    /* device memory, all in checkpoint order */
+    float *params_memory, *grads_memory, *m_memory, *v_memory;
+    ParameterTensors params, grads;
+    /* activations and one layer of backward scratch, laid out as on the CPU */
+    int B_max, T_max, B, T;
+    float *acts_memory, *scratch_memory;
+    ActivationTensors acts;
+    BackwardScratch scratch;
+    float *workspace;      /* column partial sums, attention row dots */
+    double *norm_partials; /* GRAD_NORM_BLOCKS */
+    int *inputs, *targets; /* (B,T) on the device */
+    int *bucket_memory;    /* device: token (n), start (n+1), position (n) */
+    int *host_buckets;     /* the same on the host, where they are built */
+    TokenBuckets buckets;
+    float *host_losses;    /* (B,T) */
+    float mean_loss;       /* -1 after a forward without targets */
+};
+
+static void *device_alloc(size_t bytes, const char *what) {
+    void *p = NULL;
+    cudaError_t err = cudaMalloc(&p, bytes);
+    if (err != cudaSuccess) die("GPU: cannot allocate %zu bytes for %s: %s", bytes, what, cudaGetErrorString(err));
+    return p;
+}
+
+int gpu_available(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError(); /* clear the error so later calls start clean */
+        return 0;
+    }
+    return n > 0;
+}
+
+GPT2GPU *gpt2_gpu_create(const GPT2 *host, int B_max, int T_max) {
+    const GPT2Config *c = &host->config;
+    if (B_max <= 0 || T_max <= 0) die("batch size %d and sequence length %d must be positive", B_max, T_max);
+    if (T_max > c->maxT) die("sequence length %d exceeds the model's context of %d", T_max, c->maxT);
+    if (!gpu_available()) die("no CUDA GPU is available");
+    GPT2GPU *g = (GPT2GPU *)xcalloc(1, sizeof(GPT2GPU), "GPU model");
+    g->config = *c;
+    memcpy(g->param_sizes, host->param_sizes, sizeof(g->param_sizes));
+    g->num_parameters = host->num_parameters;
+    size_t pbytes = mul_size(g->num_parameters, sizeof(float), "parameters");
+    g->params_memory = (float *)device_alloc(pbytes, "parameters");
+    g->grads_memory = (float *)device_alloc(pbytes, "gradients");
+    g->m_memory = (float *)device_alloc(pbytes, "AdamW m");
+    g->v_memory = (float *)device_alloc(pbytes, "AdamW v");
+    CUDA_CHECK(cudaMemcpy(g->params_memory, host->params_memory, pbytes, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(g->grads_memory, 0, pbytes));
+    CUDA_CHECK(cudaMemset(g->m_memory, 0, pbytes));
+    CUDA_CHECK(cudaMemset(g->v_memory, 0, pbytes));
+    gpt2_point_params(&g->params, g->params_memory, g->param_sizes);
+    gpt2_point_params(&g->grads, g->grads_memory, g->param_sizes);
+
+    size_t sizes[NUM_ACTIVATION_TENSORS], ssizes[NUM_SCRATCH_TENSORS];
+    size_t nacts = gpt2_activation_sizes(c, B_max, T_max, sizes);
+    size_t nscratch = gpt2_scratch_sizes(c, B_max, T_max, ssizes);
+    g->acts_memory = (float *)device_alloc(mul_size(nacts, sizeof(float), "activations"), "activations");
+    g->scratch_memory = (float *)device_alloc(mul_size(nscratch, sizeof(float), "scratch"), "gradient scratch");
+    size_t BT = (size_t)B_max * T_max;
+    /* the largest workspace: the column partials of the 4C-wide fc layer, or
+     * (for short batches with many heads) the attention row dots */
+    size_t ws = column_partials_size(BT, 4 * (size_t)c->C);
+    if (BT * c->NH > ws) ws = BT * c->NH;
+    g->workspace = (float *)device_alloc(ws * sizeof(float), "reduction workspace");
+    g->norm_partials = (double *)device_alloc(GRAD_NORM_BLOCKS * sizeof(double), "norm partials");
+    g->inputs = (int *)device_alloc(BT * sizeof(int), "inputs");
+    g->targets = (int *)device_alloc(BT * sizeof(int), "targets");
+    g->bucket_memory = (int *)device_alloc((3 * BT + 1) * sizeof(int), "token buckets");
+    g->host_buckets = (int *)xmalloc((3 * BT + 1) * sizeof(int), "token buckets");
+    g->host_losses = (float *)xmalloc(BT * sizeof(float), "losses");
+    g->B_max = B_max;
+    g->T_max = T_max;
+    g->mean_loss = -1.0f;
+    return g;
+}
+
+void gpt2_gpu_free(GPT2GPU *g) {
+    if (!g) return;
+    void *device[] = {g->params_memory, g->grads_memory, g->m_memory,      g->v_memory, g->acts_memory,
+                      g->scratch_memory, g->workspace,  g->norm_partials, g->inputs,   g->targets,
+                      g->bucket_memory};
+    for (size_t i = 0; i < sizeof(device) / sizeof(device[0]); i++) CUDA_CHECK(cudaFree(device[i]));
+    free(g->host_buckets);
+    free(g->host_losses);
+    free(g);
+}
+
+/* Group the positions by token (encoder.cu) and send the groups to the device. */
+static void upload_token_buckets(GPT2GPU *g, const int *inputs, size_t n) {
+    int *token = g->host_buckets, *start = token + n, *position = start + n + 1;
+    int num = token_buckets_build(token, start, position, inputs, (int)n);
+    CUDA_CHECK(cudaMemcpy(g->bucket_memory, g->host_buckets, (3 * n + 1) * sizeof(int), cudaMemcpyHostToDevice));
+    g->buckets.num_tokens = num;
+    g->buckets.token = g->bucket_memory;
+    g->buckets.start = g->bucket_memory + n;
+    g->buckets.position = g->bucket_memory + 2 * n + 1;
+}
+
+void gpt2_gpu_forward(GPT2GPU *g, const int *inputs, const int *targets, int B, int T) {
+    const GPT2Config *c = &g->config;
+    if (B <= 0 || T <= 0 || B > g->B_max || T > g->T_max)
+        die("batch (%d, %d) is outside the allocated (%d, %d)", B, T, g->B_max, g->T_max);
+    size_t BT = (size_t)B * T;
+    for (size_t i = 0; i < BT; i++) {
+        if (inputs[i] < 0 || inputs[i] >= c->V) die("input token %d is outside the vocabulary [0, %d)", inputs[i], c->V);
+        if (targets && (targets[i] < 0 || targets[i] >= c->V))
+            die("target token %d is outside the vocabulary [0, %d)", targets[i], c->V);
+    }
+    gpt2_point_activations(&g->acts, g->acts_memory, c, B, T);
+    gpt2_point_scratch(&g->scratch, g->scratch_memory, c, B, T);
+    g->B = B;
+    g->T = T;
+    CUDA_CHECK(cudaMemcpy(g->inputs, inputs, BT * sizeof(int), cudaMemcpyHostToDevice));
+    if (targets) CUDA_CHECK(cudaMemcpy(g->targets, targets, BT * sizeof(int), cudaMemcpyHostToDevice));
+    upload_token_buckets(g, inputs, BT);
+
+    int C = c->C, NH = c->NH, L = c->L, V = c->V;
+    size_t BTC = BT * C;
+    ParameterTensors p = g->params;
+    ActivationTensors a = g->acts;
+
+    encoder_forward_gpu(a.encoded, g->inputs, p.wte, p.wpe, B, T, C);
+    for (int l = 0; l < L; l++) {
+        const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BTC;
+        size_t lC = (size_t)l * C;
+        float *ln1 = a.ln1 + l * BTC, *ln1_mean = a.ln1_mean + l * BT, *ln1_rstd = a.ln1_rstd + l * BT;
+        float *qkv = a.qkv + l * 3 * BTC, *att = a.att + (size_t)l * B * NH * T * T;
+        float *atty = a.atty + l * BTC, *attproj = a.attproj + l * BTC, *residual2 = a.residual2 + l * BTC;
+        float *ln2 = a.ln2 + l * BTC, *ln2_mean = a.ln2_mean + l * BT, *ln2_rstd = a.ln2_rstd + l * BT;
+        float *fch = a.fch + l * 4 * BTC, *fch_gelu = a.fch_gelu + l * 4 * BTC;
+        float *fcproj = a.fcproj + l * BTC, *residual3 = a.residual3 + l * BTC;
+
+        layernorm_forward_gpu(ln1, ln1_mean, ln1_rstd, residual, p.ln1w + lC, p.ln1b + lC, B, T, C);
+        matmul_forward_gpu(qkv, ln1, p.qkvw + 3 * lC * C, p.qkvb + 3 * lC, B, T, C, 3 * C);
+        attention_forward_gpu(atty, att, qkv, B, T, C, NH);
+        matmul_forward_gpu(attproj, atty, p.attprojw + lC * C, p.attprojb + lC, B, T, C, C);
+        residual_forward_gpu(residual2, residual, attproj, BTC);
+        layernorm_forward_gpu(ln2, ln2_mean, ln2_rstd, residual2, p.ln2w + lC, p.ln2b + lC, B, T, C);
+        matmul_forward_gpu(fch, ln2, p.fcw + 4 * lC * C, p.fcb + 4 * lC, B, T, C, 4 * C);
+        gelu_forward_gpu(fch_gelu, fch, 4 * BTC);
+        matmul_forward_gpu(fcproj, fch_gelu, p.fcprojw + 4 * lC * C, p.fcprojb + lC, B, T, 4 * C, C);
+        residual_forward_gpu(residual3, residual2, fcproj, BTC);
+    }
+    const float *last = a.residual3 + (size_t)(L - 1) * BTC;
+    layernorm_forward_gpu(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, B, T, C);
+    /* tied output projection: only the first V rows of wte are real tokens */
+    matmul_forward_gpu(a.logits, a.lnf, p.wte, NULL, B, T, C, V);
+
+    if (targets) {
+        crossentropy_forward_gpu(a.losses, a.logits, g->targets, B, T, V);
+        /* B*T losses are few: add them on the host, in order and in double,
+         * exactly as gpt2_forward does, so equal losses give an equal mean */
+        CUDA_CHECK(cudaMemcpy(g->host_losses, a.losses, BT * sizeof(float), cudaMemcpyDeviceToHost));
+        double sum = 0.0;
+        for (size_t i = 0; i < BT; i++) sum += g->host_losses[i];
+        g->mean_loss = (float)(sum / (double)BT);
+    } else {
+        g->mean_loss = -1.0f;
+    }
+}
+
+float gpt2_gpu_mean_loss(const GPT2GPU *g) { return g->mean_loss; }
+
+void gpt2_gpu_zero_grad(GPT2GPU *g) {
+    CUDA_CHECK(cudaMemset(g->grads_memory, 0, g->num_parameters * sizeof(float)));
+}
+
+void gpt2_gpu_backward(GPT2GPU *g) {
+    if (g->mean_loss < 0) die("gpt2_gpu_backward: the last forward pass had no targets");
+    const GPT2Config *c = &g->config;
+    int B = g->B, T = g->T, C = c->C, NH = c->NH, L = c->L, V = c->V;
+    size_t BT = (size_t)B * T, BTC = BT * C;
+    ParameterTensors p = g->params, d = g->grads;
+    ActivationTensors a = g->acts;
+    BackwardScratch s = g->scratch;
+    float *ws = g->workspace;
+
+    crossentropy_backward_gpu(a.logits, g->targets, B, T, V); /* a.logits now holds dlogits */
+    matmul_backward_gpu(s.dln, d.wte, NULL, a.logits, a.lnf, p.wte, B, T, C, V, ws);
+    CUDA_CHECK(cudaMemset(s.dresidual, 0, BTC * sizeof(float)));
+    layernorm_backward_gpu(s.dresidual, d.lnfw, d.lnfb, s.dln, a.residual3 + (size_t)(L - 1) * BTC, p.lnfw,
+                           a.lnf_mean, a.lnf_rstd, B, T, C, ws);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BTC;
+        size_t lC = (size_t)l * C;
+        matmul_backward_gpu(s.dfch_gelu, d.fcprojw + 4 * lC * C, d.fcprojb + lC, s.dresidual,
+                            a.fch_gelu + l * 4 * BTC, p.fcprojw + 4 * lC * C, B, T, 4 * C, C, ws);
+        gelu_backward_gpu(s.dfch, a.fch + l * 4 * BTC, s.dfch_gelu, 4 * BTC);
+        matmul_backward_gpu(s.dln, d.fcw + 4 * lC * C, d.fcb + 4 * lC, s.dfch, a.ln2 + l * BTC, p.fcw + 4 * lC * C,
+                            B, T, C, 4 * C, ws);
+        layernorm_backward_gpu(s.dresidual, d.ln2w + lC, d.ln2b + lC, s.dln, a.residual2 + l * BTC, p.ln2w + lC,
+                               a.ln2_mean + l * BT, a.ln2_rstd + l * BT, B, T, C, ws);
+        matmul_backward_gpu(s.datty, d.attprojw + lC * C, d.attprojb + lC, s.dresidual, a.atty + l * BTC,
+                            p.attprojw + lC * C, B, T, C, C, ws);
+        attention_backward_gpu(s.dqkv, s.datt, s.datty, a.qkv + l * 3 * BTC, a.att + (size_t)l * B * NH * T * T, B,
+                               T, C, NH, ws);
+        matmul_backward_gpu(s.dln, d.qkvw + 3 * lC * C, d.qkvb + 3 * lC, s.dqkv, a.ln1 + l * BTC,
+                            p.qkvw + 3 * lC * C, B, T, C, 3 * C, ws);
+        layernorm_backward_gpu(s.dresidual, d.ln1w + lC, d.ln1b + lC, s.dln, residual, p.ln1w + lC,
+                               a.ln1_mean + l * BT, a.ln1_rstd + l * BT, B, T, C, ws);
+    }
+    encoder_backward_gpu(d.wte, d.wpe, s.dresidual, &g->buckets, B, T, C);
+    CUDA_CHECK(cudaDeviceSynchronize()); /* report any fault here, not at some later copy */
+}
+
+float gpt2_gpu_grad_norm(GPT2GPU *g) {
+    return (float)sqrt(sum_of_squares_gpu(g->grads_memory, g->num_parameters, g->norm_partials));
+}
+
+void gpt2_gpu_scale_grads(GPT2GPU *g, float s) { scale_gpu(g->grads_memory, s, g->num_parameters); }
+
+void gpt2_gpu_update(GPT2GPU *g, const AdamWConfig *opt, int t) {
+    size_t off = 0;
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        size_t n = g->param_sizes[i];
+        float wd = (opt->decay_all || gpt2_tensor_is_matrix(i)) ? opt->weight_decay : 0.0f;
+        adamw_update_gpu(g->params_memory + off, g->grads_memory + off, g->m_memory + off, g->v_memory + off, n,
+                         opt->lr, opt->beta1, opt->beta2, opt->eps, wd, t);
+        off += n;
+    }
+}
+
+/* ---- copies ---- */
+
+static void copy(void *dst, const void *src, size_t count, size_t elem, cudaMemcpyKind kind) {
+    CUDA_CHECK(cudaMemcpy(dst, src, mul_size(count, elem, "copy"), kind));
+}
+
+void gpt2_gpu_params_to_host(GPT2GPU *g, GPT2 *host) {
+    if (host->num_parameters != g->num_parameters) die("gpt2_gpu_params_to_host: a different model shape");
+    copy(host->params_memory, g->params_memory, g->num_parameters, sizeof(float), cudaMemcpyDeviceToHost);
+}
+
+void gpt2_gpu_params_from_host(GPT2GPU *g, const GPT2 *host) {
+    if (host->num_parameters != g->num_parameters) die("gpt2_gpu_params_from_host: a different model shape");
+    copy(g->params_memory, host->params_memory, g->num_parameters, sizeof(float), cudaMemcpyHostToDevice);
+}
+
+void gpt2_gpu_grads_to_host(GPT2GPU *g, float *grads) {
+    copy(grads, g->grads_memory, g->num_parameters, sizeof(float), cudaMemcpyDeviceToHost);
+}
+
+void gpt2_gpu_opt_state_to_host(GPT2GPU *g, float *m, float *v) {
+    copy(m, g->m_memory, g->num_parameters, sizeof(float), cudaMemcpyDeviceToHost);
+    copy(v, g->v_memory, g->num_parameters, sizeof(float), cudaMemcpyDeviceToHost);
+}
+
+void gpt2_gpu_opt_state_from_host(GPT2GPU *g, const float *m, const float *v) {
+    copy(g->m_memory, m, g->num_parameters, sizeof(float), cudaMemcpyHostToDevice);
+    copy(g->v_memory, v, g->num_parameters, sizeof(float), cudaMemcpyHostToDevice);
+}
+
+void gpt2_gpu_logits_to_host(GPT2GPU *g, float *logits) {
+    if (g->B == 0) die("gpt2_gpu_logits_to_host: no forward pass yet");
+    copy(logits, g->acts.logits, (size_t)g->B * g->T * g->config.V, sizeof(float), cudaMemcpyDeviceToHost);
+}
+
+size_t gpt2_gpu_activations_to_host(GPT2GPU *g, float *acts) {
+    if (g->B == 0) die("gpt2_gpu_activations_to_host: no forward pass yet");
+    size_t sizes[NUM_ACTIVATION_TENSORS];
+    size_t n = gpt2_activation_sizes(&g->config, g->B, g->T, sizes);
+    copy(acts, g->acts_memory, n, sizeof(float), cudaMemcpyDeviceToHost);
+    return n;
+}

@@ -1,0 +1,66 @@
+/*
+ * gpt2_gpu.h: the GPT-2 model on a CUDA GPU (float32), callable from C.
+ *
+ * The same model as gpt2.c, step for step: the forward and backward passes
+ * call the GPU twins of gpt2.c's ops (the kernels/ .cu files) in the same order, on
+ * buffers laid out exactly like the CPU's (gpt2_point_activations), with the
+ * same gradient conventions. Checkpoints, optimizer state and data stay on
+ * the host side, in the CPU code: this API only moves tensors across.
+ *
+ * Every CUDA call is checked; a failure ends the program with one line naming
+ * the source file, line and CUDA's reason (die() from common.h).
+ */
+#ifndef GPT2C_GPT2_GPU_H
+#define GPT2C_GPT2_GPU_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "../gpt2.h"
+
+typedef struct GPT2GPU GPT2GPU;
+
+/* 1 if a CUDA device is usable, 0 otherwise (no driver, no device): tests SKIP on 0. */
+int gpu_available(void);
+
+/* Copy host's parameters to the device and allocate gradients, AdamW moments
+ * (zero), activations and scratch for batches of up to (B_max, T_max). */
+GPT2GPU *gpt2_gpu_create(const GPT2 *host, int B_max, int T_max);
+void gpt2_gpu_free(GPT2GPU *g);
+
+/* inputs, targets: HOST arrays (B,T); targets may be NULL. Tokens outside
+ * [0, V) are an error (die), as on the CPU. */
+void gpt2_gpu_forward(GPT2GPU *g, const int *inputs, const int *targets, int B, int T);
+/* mean loss of the last forward with targets, -1 if it had none (as GPT2.mean_loss) */
+float gpt2_gpu_mean_loss(const GPT2GPU *g);
+void gpt2_gpu_zero_grad(GPT2GPU *g);
+/* gradients of the mean loss of the last forward (which must have had targets);
+ * they ACCUMULATE into the parameter gradients, as on the CPU */
+void gpt2_gpu_backward(GPT2GPU *g);
+
+/* Global L2 norm of all gradients (deterministic: a fixed reduction order). */
+float gpt2_gpu_grad_norm(GPT2GPU *g);
+/* grads *= s, e.g. s = max_norm / norm for clipping */
+void gpt2_gpu_scale_grads(GPT2GPU *g, float s);
+/* One AdamW step, the CPU's gpt2_update formula and decay rule; t from 1. */
+void gpt2_gpu_update(GPT2GPU *g, const AdamWConfig *opt, int t);
+
+/* ---- moving tensors between host and device (checkpoint order, num_parameters floats) ---- */
+void gpt2_gpu_params_to_host(GPT2GPU *g, GPT2 *host);   /* into host->params_memory */
+void gpt2_gpu_params_from_host(GPT2GPU *g, const GPT2 *host);
+void gpt2_gpu_grads_to_host(GPT2GPU *g, float *grads);
+void gpt2_gpu_opt_state_to_host(GPT2GPU *g, float *m, float *v);
+void gpt2_gpu_opt_state_from_host(GPT2GPU *g, const float *m, const float *v);
+/* the (B,T,V) logits of the last forward (after a backward: dloss/dlogits) */
+void gpt2_gpu_logits_to_host(GPT2GPU *g, float *logits);
+/* All activations of the last forward, in the CPU layout for its (B,T):
+ * gpt2_point_activations(&a, acts, config, B, T) then names the tensors.
+ * acts must hold gpt2_activation_sizes(config, B, T, ...) floats; returns that count. */
+size_t gpt2_gpu_activations_to_host(GPT2GPU *g, float *acts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
