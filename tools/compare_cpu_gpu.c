@@ -71,18 +71,14 @@ static void compare(const char *name, const float *gpu, const float *cpu, size_t
     if (!ok) failures++;
 }
 
-/* ---- a deterministic random model and batch (xorshift64*, fixed seed) ---- */
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static double rand_uniform(void) { /* in [0, 1) */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 2685821657736338717ull) >> 11) / 9007199254740992.0;
-}
+/* ---- a deterministic random model and batch (the project's Rng, fixed seed) ---- */
+static Rng rng = {0x2545F4914F6CDD1Dull};
+static double rand_uniform(void) { return rng_uniform(&rng); } /* in [0, 1) */
 
 /* Weights uniform with standard deviation 0.02 (GPT-2's init scale), layernorm
- * gains near 1, padded vocabulary rows zero. Only for comparing: the trainer
- * has its own initialization. */
+ * gains near 1, padded vocabulary rows zero. Unlike the trainer's GPT-2
+ * initialisation (gpt2_init_random), biases are random too, so that every
+ * gradient path carries a signal worth comparing. */
 static void random_model(GPT2 *model, const GPT2Config *c) {
     gpt2_init_empty(model, c);
     float *p = model->params_memory;
