@@ -151,6 +151,8 @@ size_t gpt2_param_sizes(const GPT2Config *c, size_t sizes[NUM_PARAM_TENSORS]);
 void gpt2_validate_config(const GPT2Config *c, const char *path);
 /* A model with zeroed parameters for a config (used by the trainer and tests). */
 void gpt2_init_empty(GPT2 *model, const GPT2Config *config);
+/* A model with GPT-2's initialisation, drawn from an Rng seeded by `seed`. */
+void gpt2_init_random(GPT2 *model, const GPT2Config *config, uint64_t seed);
 /* Load a version 3 (float32) or version 5 (bfloat16) checkpoint. */
 void gpt2_load(GPT2 *model, const char *path);
 /* Save as version 3 (float32), atomically (temp file + rename). */

@@ -707,29 +707,6 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
 /* ------------------------------------------------------------------------ */
 /* setting up a run                                                          */
 
-/* GPT-2's initialisation: weights N(0, 0.02), the two projections that write
- * into the residual stream (attprojw, fcprojw) N(0, 0.02/sqrt(2L)) so the
- * stream's variance does not grow with depth, biases 0, layernorm scales 1
- * and shifts 0; the padded wte rows stay 0. */
-void gpt2_init_random(GPT2 *m, const GPT2Config *c, uint64_t seed) {
-    gpt2_init_empty(m, c);
-    Rng r;
-    rng_seed(&r, seed);
-    ParameterTensors p = m->params;
-    float resid_std = 0.02f / sqrtf(2.0f * (float)c->L);
-    struct { float *t; size_t n; float std; } normal[] = {
-        {p.wte, (size_t)c->V * c->C, 0.02f},       {p.wpe, m->param_sizes[1], 0.02f},
-        {p.qkvw, m->param_sizes[4], 0.02f},        {p.attprojw, m->param_sizes[6], resid_std},
-        {p.fcw, m->param_sizes[10], 0.02f},        {p.fcprojw, m->param_sizes[12], resid_std},
-    };
-    for (size_t k = 0; k < sizeof normal / sizeof normal[0]; k++)
-        for (size_t i = 0; i < normal[k].n; i++) normal[k].t[i] = normal[k].std * rng_normal(&r);
-    float *ones[] = {p.ln1w, p.ln2w, p.lnfw};
-    size_t nones[] = {m->param_sizes[2], m->param_sizes[8], m->param_sizes[14]};
-    for (int k = 0; k < 3; k++)
-        for (size_t i = 0; i < nones[k]; i++) ones[k][i] = 1.0f;
-}
-
 static void make_dir(const char *dir) {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) die("%s: cannot create directory: %s", dir, strerror(errno));
     char probe[1200];

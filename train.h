@@ -59,7 +59,6 @@ void loader_next(DataLoader *dl);
 void loader_free(DataLoader *dl);
 
 float learning_rate(const TrainConfig *c, int step);
-void gpt2_init_random(GPT2 *m, const GPT2Config *c, uint64_t seed);
 
 /* The compute a training step needs, as function pointers over a context:
  * the CPU model (backend_cpu) or the GPU driver (train_gpu). */
