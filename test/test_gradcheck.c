@@ -272,7 +272,42 @@ static void gradient_accumulation(void) {
     gpt2_free(&m);
 }
 
+/* gpt2_init_random follows GPT-2: N(0, 0.02) matrices, N(0, 0.02/sqrt(2L)) for
+ * the two residual projections, zero biases, unit layernorm gains, zero padded
+ * rows; and the same seed gives the same model. */
+static void init_statistics(void) {
+    GPT2Config c = {.maxT = 64, .V = 1000, .Vp = 1024, .L = 2, .NH = 4, .C = 64};
+    GPT2 m, again;
+    gpt2_init_random(&m, &c, 7);
+    gpt2_init_random(&again, &c, 7);
+    CHECK(!memcmp(m.params_memory, again.params_memory, m.num_parameters * sizeof(float)), "init_random/same_seed_same_model",
+          "two models from seed 7 differ");
+    size_t off = 0;
+    int ok = 1;
+    char why[200] = "";
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        size_t n = i == 0 ? (size_t)c.V * c.C : m.param_sizes[i];
+        double sum = 0, sq = 0;
+        for (size_t j = 0; j < n; j++) { sum += m.params_memory[off + j]; sq += m.params_memory[off + j] * m.params_memory[off + j]; }
+        double mean = sum / n, sd = sqrt(sq / n - mean * mean);
+        double want_sd = gpt2_tensor_is_matrix(i) ? ((i == 6 || i == 12) ? 0.02 / sqrt(4.0) : 0.02) : 0.0;
+        double want_mean = (i == 2 || i == 8 || i == 14) ? 1.0 : 0.0;
+        if (fabs(mean - want_mean) > 0.003 || fabs(sd - want_sd) > 0.1 * want_sd + 1e-7) {
+            ok = 0;
+            snprintf(why, sizeof why, "%s: mean %.4f sd %.5f, wanted %.1f and %.5f", PARAM_TENSOR_NAMES[i], mean, sd,
+                     want_mean, want_sd);
+        }
+        off += m.param_sizes[i];
+    }
+    for (size_t j = (size_t)c.V * c.C; j < (size_t)c.Vp * c.C; j++)
+        if (m.params_memory[j] != 0.0f) { ok = 0; snprintf(why, sizeof why, "padded wte row not zero"); }
+    CHECK(ok, "init_random/gpt2_statistics", "%s", why);
+    gpt2_free(&m);
+    gpt2_free(&again);
+}
+
 int main(void) {
+    init_statistics();
     gradcheck("C12_NH3_V37_T5of8", (GPT2Config){.maxT = 8, .V = 37, .Vp = 64, .L = 2, .NH = 3, .C = 12}, 2, 5);
     gradcheck("C10_NH2_V130_T6of6", (GPT2Config){.maxT = 6, .V = 130, .Vp = 256, .L = 1, .NH = 2, .C = 10}, 3, 6);
     gradcheck("C8_NH1_V5_T1", (GPT2Config){.maxT = 4, .V = 5, .Vp = 5, .L = 3, .NH = 1, .C = 8}, 2, 1);
