@@ -701,6 +701,33 @@ void gpt2_free(GPT2 *model) {
 /* ------------------------------------------------------------------------ */
 /* the model: forward and backward                                           */
 
+LayerParams gpt2_layer_params(const ParameterTensors *p, const GPT2Config *c, int l) {
+    size_t C = (size_t)c->C, lC = (size_t)l * C;
+    LayerParams w = {
+        .ln1w = p->ln1w + lC, .ln1b = p->ln1b + lC,
+        .qkvw = p->qkvw + 3 * lC * C, .qkvb = p->qkvb + 3 * lC,
+        .attprojw = p->attprojw + lC * C, .attprojb = p->attprojb + lC,
+        .ln2w = p->ln2w + lC, .ln2b = p->ln2b + lC,
+        .fcw = p->fcw + 4 * lC * C, .fcb = p->fcb + 4 * lC,
+        .fcprojw = p->fcprojw + 4 * lC * C, .fcprojb = p->fcprojb + lC,
+    };
+    return w;
+}
+
+LayerActs gpt2_layer_acts(const ActivationTensors *a, const GPT2Config *c, int l, int B, int T) {
+    size_t BT = (size_t)B * T, BTC = BT * c->C, L = (size_t)l;
+    LayerActs x = {
+        .residual = l == 0 ? a->encoded : a->residual3 + (L - 1) * BTC,
+        .ln1 = a->ln1 + L * BTC, .ln1_mean = a->ln1_mean + L * BT, .ln1_rstd = a->ln1_rstd + L * BT,
+        .qkv = a->qkv + L * 3 * BTC, .att = a->att + L * BT * c->NH * T,
+        .atty = a->atty + L * BTC, .attproj = a->attproj + L * BTC, .residual2 = a->residual2 + L * BTC,
+        .ln2 = a->ln2 + L * BTC, .ln2_mean = a->ln2_mean + L * BT, .ln2_rstd = a->ln2_rstd + L * BT,
+        .fch = a->fch + L * 4 * BTC, .fch_gelu = a->fch_gelu + L * 4 * BTC,
+        .fcproj = a->fcproj + L * BTC, .residual3 = a->residual3 + L * BTC,
+    };
+    return x;
+}
+
 void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int T) {
     const GPT2Config *c = &model->config;
     if (!model->acts_memory) die("gpt2_forward: call gpt2_alloc first");
@@ -723,25 +750,18 @@ void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int
 
     encoder_forward(a.encoded, inputs, p.wte, p.wpe, B, T, C);
     for (int l = 0; l < L; l++) {
-        const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BTC;
-        size_t lC = (size_t)l * C;
-        float *ln1 = a.ln1 + l * BTC, *ln1_mean = a.ln1_mean + l * BT, *ln1_rstd = a.ln1_rstd + l * BT;
-        float *qkv = a.qkv + l * 3 * BTC, *att = a.att + (size_t)l * B * NH * T * T;
-        float *atty = a.atty + l * BTC, *attproj = a.attproj + l * BTC, *residual2 = a.residual2 + l * BTC;
-        float *ln2 = a.ln2 + l * BTC, *ln2_mean = a.ln2_mean + l * BT, *ln2_rstd = a.ln2_rstd + l * BT;
-        float *fch = a.fch + l * 4 * BTC, *fch_gelu = a.fch_gelu + l * 4 * BTC;
-        float *fcproj = a.fcproj + l * BTC, *residual3 = a.residual3 + l * BTC;
-
-        layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p.ln1w + lC, p.ln1b + lC, B, T, C);
-        matmul_forward(qkv, ln1, p.qkvw + 3 * lC * C, p.qkvb + 3 * lC, B, T, C, 3 * C);
-        attention_forward(atty, att, qkv, B, T, C, NH);
-        matmul_forward(attproj, atty, p.attprojw + lC * C, p.attprojb + lC, B, T, C, C);
-        residual_forward(residual2, residual, attproj, BTC);
-        layernorm_forward(ln2, ln2_mean, ln2_rstd, residual2, p.ln2w + lC, p.ln2b + lC, B, T, C);
-        matmul_forward(fch, ln2, p.fcw + 4 * lC * C, p.fcb + 4 * lC, B, T, C, 4 * C);
-        gelu_forward(fch_gelu, fch, 4 * BTC);
-        matmul_forward(fcproj, fch_gelu, p.fcprojw + 4 * lC * C, p.fcprojb + lC, B, T, 4 * C, C);
-        residual_forward(residual3, residual2, fcproj, BTC);
+        LayerParams w = gpt2_layer_params(&p, c, l);
+        LayerActs x = gpt2_layer_acts(&a, c, l, B, T);
+        layernorm_forward(x.ln1, x.ln1_mean, x.ln1_rstd, x.residual, w.ln1w, w.ln1b, B, T, C);
+        matmul_forward(x.qkv, x.ln1, w.qkvw, w.qkvb, B, T, C, 3 * C);
+        attention_forward(x.atty, x.att, x.qkv, B, T, C, NH);
+        matmul_forward(x.attproj, x.atty, w.attprojw, w.attprojb, B, T, C, C);
+        residual_forward(x.residual2, x.residual, x.attproj, BTC);
+        layernorm_forward(x.ln2, x.ln2_mean, x.ln2_rstd, x.residual2, w.ln2w, w.ln2b, B, T, C);
+        matmul_forward(x.fch, x.ln2, w.fcw, w.fcb, B, T, C, 4 * C);
+        gelu_forward(x.fch_gelu, x.fch, 4 * BTC);
+        matmul_forward(x.fcproj, x.fch_gelu, w.fcprojw, w.fcprojb, B, T, 4 * C, C);
+        residual_forward(x.residual3, x.residual2, x.fcproj, BTC);
     }
     const float *last = a.residual3 + (size_t)(L - 1) * BTC;
     layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, B, T, C);
@@ -780,26 +800,19 @@ void gpt2_backward(GPT2 *model) {
                        a.lnf_mean, a.lnf_rstd, B, T, C);
 
     for (int l = L - 1; l >= 0; l--) {
-        const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BTC;
-        size_t lC = (size_t)l * C;
+        LayerParams w = gpt2_layer_params(&p, c, l), dw = gpt2_layer_params(&g, c, l);
+        LayerActs x = gpt2_layer_acts(&a, c, l, B, T);
         /* residual3 = residual2 + fcproj: s.dresidual is the gradient of both
          * summands (residual_backward's identity, read in place). */
-        matmul_backward(s.dfch_gelu, g.fcprojw + 4 * lC * C, g.fcprojb + lC, s.dresidual, a.fch_gelu + l * 4 * BTC,
-                        p.fcprojw + 4 * lC * C, B, T, 4 * C, C);
-        gelu_backward(s.dfch, a.fch + l * 4 * BTC, s.dfch_gelu, 4 * BTC);
-        matmul_backward(s.dln, g.fcw + 4 * lC * C, g.fcb + 4 * lC, s.dfch, a.ln2 + l * BTC, p.fcw + 4 * lC * C, B,
-                        T, C, 4 * C);
-        layernorm_backward(s.dresidual, g.ln2w + lC, g.ln2b + lC, s.dln, a.residual2 + l * BTC, p.ln2w + lC,
-                           a.ln2_mean + l * BT, a.ln2_rstd + l * BT, B, T, C);
-        /* residual2 = residual + attproj */
-        matmul_backward(s.datty, g.attprojw + lC * C, g.attprojb + lC, s.dresidual, a.atty + l * BTC,
-                        p.attprojw + lC * C, B, T, C, C);
-        attention_backward(s.dqkv, s.datt, s.datty, a.qkv + l * 3 * BTC, a.att + (size_t)l * B * NH * T * T, B, T,
-                           C, NH);
-        matmul_backward(s.dln, g.qkvw + 3 * lC * C, g.qkvb + 3 * lC, s.dqkv, a.ln1 + l * BTC, p.qkvw + 3 * lC * C,
-                        B, T, C, 3 * C);
-        layernorm_backward(s.dresidual, g.ln1w + lC, g.ln1b + lC, s.dln, residual, p.ln1w + lC,
-                           a.ln1_mean + l * BT, a.ln1_rstd + l * BT, B, T, C);
+        matmul_backward(s.dfch_gelu, dw.fcprojw, dw.fcprojb, s.dresidual, x.fch_gelu, w.fcprojw, B, T, 4 * C, C);
+        gelu_backward(s.dfch, x.fch, s.dfch_gelu, 4 * BTC);
+        matmul_backward(s.dln, dw.fcw, dw.fcb, s.dfch, x.ln2, w.fcw, B, T, C, 4 * C);
+        layernorm_backward(s.dresidual, dw.ln2w, dw.ln2b, s.dln, x.residual2, w.ln2w, x.ln2_mean, x.ln2_rstd, B, T, C);
+        /* residual2 = residual + attproj: the same identity */
+        matmul_backward(s.datty, dw.attprojw, dw.attprojb, s.dresidual, x.atty, w.attprojw, B, T, C, C);
+        attention_backward(s.dqkv, s.datt, s.datty, x.qkv, x.att, B, T, C, NH);
+        matmul_backward(s.dln, dw.qkvw, dw.qkvb, s.dqkv, x.ln1, w.qkvw, B, T, C, 3 * C);
+        layernorm_backward(s.dresidual, dw.ln1w, dw.ln1b, s.dln, x.residual, w.ln1w, x.ln1_mean, x.ln1_rstd, B, T, C);
     }
     encoder_backward(g.wte, g.wpe, s.dresidual, model->inputs, B, T, C);
 }
@@ -844,21 +857,21 @@ const float *gpt2_forward_step(GPT2 *model, int token, int pos) {
 
     encoder_forward(kv->x, &token, p.wte, p.wpe + (size_t)pos * C, 1, 1, C);
     for (int l = 0; l < c->L; l++) {
-        size_t lC = (size_t)l * C;
+        LayerParams w = gpt2_layer_params(&p, c, l);
         float *cache = kv->qkv + (size_t)l * c->maxT * C3; /* position 0 of layer l */
-        layernorm_forward(kv->ln, &mean, &rstd, kv->x, p.ln1w + lC, p.ln1b + lC, 1, 1, C);
-        matmul_forward(cache + (size_t)pos * C3, kv->ln, p.qkvw + 3 * lC * C, p.qkvb + 3 * lC, 1, 1, C, 3 * C);
+        layernorm_forward(kv->ln, &mean, &rstd, kv->x, w.ln1w, w.ln1b, 1, 1, C);
+        matmul_forward(cache + (size_t)pos * C3, kv->ln, w.qkvw, w.qkvb, 1, 1, C, 3 * C);
         for (int h = 0; h < NH; h++) {
             const float *head = cache + (size_t)h * hs;
             attend_one_query(kv->atty + (size_t)h * hs, kv->att, head + (size_t)pos * C3, head + C,
                              head + 2 * (size_t)C, C3, pos + 1, hs);
         }
-        matmul_forward(kv->proj, kv->atty, p.attprojw + lC * C, p.attprojb + lC, 1, 1, C, C);
+        matmul_forward(kv->proj, kv->atty, w.attprojw, w.attprojb, 1, 1, C, C);
         residual_forward(kv->x, kv->x, kv->proj, (size_t)C);
-        layernorm_forward(kv->ln, &mean, &rstd, kv->x, p.ln2w + lC, p.ln2b + lC, 1, 1, C);
-        matmul_forward(kv->fch, kv->ln, p.fcw + 4 * lC * C, p.fcb + 4 * lC, 1, 1, C, 4 * C);
+        layernorm_forward(kv->ln, &mean, &rstd, kv->x, w.ln2w, w.ln2b, 1, 1, C);
+        matmul_forward(kv->fch, kv->ln, w.fcw, w.fcb, 1, 1, C, 4 * C);
         gelu_forward(kv->fch_gelu, kv->fch, 4 * (size_t)C);
-        matmul_forward(kv->proj, kv->fch_gelu, p.fcprojw + 4 * lC * C, p.fcprojb + lC, 1, 1, 4 * C, C);
+        matmul_forward(kv->proj, kv->fch_gelu, w.fcprojw, w.fcprojb, 1, 1, 4 * C, C);
         residual_forward(kv->x, kv->x, kv->proj, (size_t)C);
     }
     layernorm_forward(kv->ln, &mean, &rstd, kv->x, p.lnfw, p.lnfb, 1, 1, C);

@@ -174,6 +174,27 @@ size_t gpt2_scratch_sizes(const GPT2Config *c, int B, int T, size_t sizes[NUM_SC
 void gpt2_point_activations(ActivationTensors *a, float *memory, const GPT2Config *c, int B, int T);
 void gpt2_point_scratch(BackwardScratch *s, float *memory, const GPT2Config *c, int B, int T);
 
+/* ---- one layer's slices, so the model's loops read like the math ---- */
+
+/* Layer l's parameters (or, applied to model->grads, their gradients). */
+typedef struct {
+    float *ln1w, *ln1b;         /* (C) */
+    float *qkvw, *qkvb;         /* (3C, C), (3C) */
+    float *attprojw, *attprojb; /* (C, C), (C) */
+    float *ln2w, *ln2b;         /* (C) */
+    float *fcw, *fcb;           /* (4C, C), (4C) */
+    float *fcprojw, *fcprojb;   /* (C, 4C), (C) */
+} LayerParams;
+LayerParams gpt2_layer_params(const ParameterTensors *p, const GPT2Config *c, int l);
+
+/* Layer l's activations for a batch of (B,T); `residual` is the stream
+ * entering the layer (encoded for layer 0, else residual3 of layer l-1). */
+typedef struct {
+    float *residual, *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *attproj, *residual2;
+    float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *residual3;
+} LayerActs;
+LayerActs gpt2_layer_acts(const ActivationTensors *a, const GPT2Config *c, int l, int B, int T);
+
 /* ---- the model ---- */
 
 /* inputs (B,T) token ids; targets (B,T) or NULL. With targets, sets mean_loss. */

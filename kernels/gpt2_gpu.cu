@@ -144,25 +144,18 @@ void gpt2_gpu_forward(GPT2GPU *g, const int *inputs, const int *targets, int B, 
 
     encoder_forward_gpu(a.encoded, g->inputs, p.wte, p.wpe, B, T, C);
     for (int l = 0; l < L; l++) {
-        const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BTC;
-        size_t lC = (size_t)l * C;
-        float *ln1 = a.ln1 + l * BTC, *ln1_mean = a.ln1_mean + l * BT, *ln1_rstd = a.ln1_rstd + l * BT;
-        float *qkv = a.qkv + l * 3 * BTC, *att = a.att + (size_t)l * B * NH * T * T;
-        float *atty = a.atty + l * BTC, *attproj = a.attproj + l * BTC, *residual2 = a.residual2 + l * BTC;
-        float *ln2 = a.ln2 + l * BTC, *ln2_mean = a.ln2_mean + l * BT, *ln2_rstd = a.ln2_rstd + l * BT;
-        float *fch = a.fch + l * 4 * BTC, *fch_gelu = a.fch_gelu + l * 4 * BTC;
-        float *fcproj = a.fcproj + l * BTC, *residual3 = a.residual3 + l * BTC;
-
-        layernorm_forward_gpu(ln1, ln1_mean, ln1_rstd, residual, p.ln1w + lC, p.ln1b + lC, B, T, C);
-        matmul_forward_gpu(qkv, ln1, p.qkvw + 3 * lC * C, p.qkvb + 3 * lC, B, T, C, 3 * C);
-        attention_forward_gpu(atty, att, qkv, B, T, C, NH);
-        matmul_forward_gpu(attproj, atty, p.attprojw + lC * C, p.attprojb + lC, B, T, C, C);
-        residual_forward_gpu(residual2, residual, attproj, BTC);
-        layernorm_forward_gpu(ln2, ln2_mean, ln2_rstd, residual2, p.ln2w + lC, p.ln2b + lC, B, T, C);
-        matmul_forward_gpu(fch, ln2, p.fcw + 4 * lC * C, p.fcb + 4 * lC, B, T, C, 4 * C);
-        gelu_forward_gpu(fch_gelu, fch, 4 * BTC);
-        matmul_forward_gpu(fcproj, fch_gelu, p.fcprojw + 4 * lC * C, p.fcprojb + lC, B, T, 4 * C, C);
-        residual_forward_gpu(residual3, residual2, fcproj, BTC);
+        LayerParams w = gpt2_layer_params(&p, c, l);
+        LayerActs x = gpt2_layer_acts(&a, c, l, B, T);
+        layernorm_forward_gpu(x.ln1, x.ln1_mean, x.ln1_rstd, x.residual, w.ln1w, w.ln1b, B, T, C);
+        matmul_forward_gpu(x.qkv, x.ln1, w.qkvw, w.qkvb, B, T, C, 3 * C);
+        attention_forward_gpu(x.atty, x.att, x.qkv, B, T, C, NH);
+        matmul_forward_gpu(x.attproj, x.atty, w.attprojw, w.attprojb, B, T, C, C);
+        residual_forward_gpu(x.residual2, x.residual, x.attproj, BTC);
+        layernorm_forward_gpu(x.ln2, x.ln2_mean, x.ln2_rstd, x.residual2, w.ln2w, w.ln2b, B, T, C);
+        matmul_forward_gpu(x.fch, x.ln2, w.fcw, w.fcb, B, T, C, 4 * C);
+        gelu_forward_gpu(x.fch_gelu, x.fch, 4 * BTC);
+        matmul_forward_gpu(x.fcproj, x.fch_gelu, w.fcprojw, w.fcprojb, B, T, 4 * C, C);
+        residual_forward_gpu(x.residual3, x.residual2, x.fcproj, BTC);
     }
     const float *last = a.residual3 + (size_t)(L - 1) * BTC;
     layernorm_forward_gpu(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, B, T, C);
@@ -205,23 +198,18 @@ void gpt2_gpu_backward(GPT2GPU *g) {
                            a.lnf_mean, a.lnf_rstd, B, T, C, ws);
 
     for (int l = L - 1; l >= 0; l--) {
-        const float *residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * BTC;
-        size_t lC = (size_t)l * C;
-        matmul_backward_gpu(s.dfch_gelu, d.fcprojw + 4 * lC * C, d.fcprojb + lC, s.dresidual,
-                            a.fch_gelu + l * 4 * BTC, p.fcprojw + 4 * lC * C, B, T, 4 * C, C, ws);
-        gelu_backward_gpu(s.dfch, a.fch + l * 4 * BTC, s.dfch_gelu, 4 * BTC);
-        matmul_backward_gpu(s.dln, d.fcw + 4 * lC * C, d.fcb + 4 * lC, s.dfch, a.ln2 + l * BTC, p.fcw + 4 * lC * C,
-                            B, T, C, 4 * C, ws);
-        layernorm_backward_gpu(s.dresidual, d.ln2w + lC, d.ln2b + lC, s.dln, a.residual2 + l * BTC, p.ln2w + lC,
-                               a.ln2_mean + l * BT, a.ln2_rstd + l * BT, B, T, C, ws);
-        matmul_backward_gpu(s.datty, d.attprojw + lC * C, d.attprojb + lC, s.dresidual, a.atty + l * BTC,
-                            p.attprojw + lC * C, B, T, C, C, ws);
-        attention_backward_gpu(s.dqkv, s.datt, s.datty, a.qkv + l * 3 * BTC, a.att + (size_t)l * B * NH * T * T, B,
-                               T, C, NH, ws);
-        matmul_backward_gpu(s.dln, d.qkvw + 3 * lC * C, d.qkvb + 3 * lC, s.dqkv, a.ln1 + l * BTC,
-                            p.qkvw + 3 * lC * C, B, T, C, 3 * C, ws);
-        layernorm_backward_gpu(s.dresidual, d.ln1w + lC, d.ln1b + lC, s.dln, residual, p.ln1w + lC,
-                               a.ln1_mean + l * BT, a.ln1_rstd + l * BT, B, T, C, ws);
+        LayerParams w = gpt2_layer_params(&p, c, l), dw = gpt2_layer_params(&d, c, l);
+        LayerActs x = gpt2_layer_acts(&a, c, l, B, T);
+        matmul_backward_gpu(s.dfch_gelu, dw.fcprojw, dw.fcprojb, s.dresidual, x.fch_gelu, w.fcprojw, B, T, 4 * C, C, ws);
+        gelu_backward_gpu(s.dfch, x.fch, s.dfch_gelu, 4 * BTC);
+        matmul_backward_gpu(s.dln, dw.fcw, dw.fcb, s.dfch, x.ln2, w.fcw, B, T, C, 4 * C, ws);
+        layernorm_backward_gpu(s.dresidual, dw.ln2w, dw.ln2b, s.dln, x.residual2, w.ln2w, x.ln2_mean, x.ln2_rstd, B, T,
+                               C, ws);
+        matmul_backward_gpu(s.datty, dw.attprojw, dw.attprojb, s.dresidual, x.atty, w.attprojw, B, T, C, C, ws);
+        attention_backward_gpu(s.dqkv, s.datt, s.datty, x.qkv, x.att, B, T, C, NH, ws);
+        matmul_backward_gpu(s.dln, dw.qkvw, dw.qkvb, s.dqkv, x.ln1, w.qkvw, B, T, C, 3 * C, ws);
+        layernorm_backward_gpu(s.dresidual, dw.ln1w, dw.ln1b, s.dln, x.residual, w.ln1w, x.ln1_mean, x.ln1_rstd, B, T,
+                               C, ws);
     }
     encoder_backward_gpu(d.wte, d.wpe, s.dresidual, &g->buckets, B, T, C);
     CUDA_CHECK(cudaDeviceSynchronize()); /* report any fault here, not at some later copy */
