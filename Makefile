@@ -35,8 +35,9 @@ PROGRAMS = $(BIN)/test_gpt2
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint
 SH_TESTS = test/test_fixtures.sh
 
-.PHONY: all test test-sanitize clean
-all: $(PROGRAMS)
+.PHONY: all test test-sanitize clean bench
+# bench.o is compiled with every build so its warnings show up in CI too
+all: $(PROGRAMS) $(BUILD)/tools/bench.o
 
 $(BUILD)/%.o: %.c $(wildcard *.h) | $(BUILD)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -53,6 +54,12 @@ $(BIN)/test_gpt2: $(BUILD)/test/test_gpt2.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/test_%: $(BUILD)/test/test_%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# `make bench`: speed and memory with the normal flags (see tools/bench.c).
+# The program is named like the target, so the rule links it and runs it.
+bench: $(BUILD)/tools/bench.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $(BIN)/bench $(LDLIBS)
+	$(BIN)/bench
 
 # Every test program and script, counted by test/run.sh, which ends with
 # "N passed, N failed, N skipped".

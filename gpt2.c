@@ -24,6 +24,10 @@
 
 #include "common.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 const char *const PARAM_TENSOR_NAMES[NUM_PARAM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
@@ -131,53 +135,259 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 /* ------------------------------------------------------------------------ */
 /* matmul: a linear layer, out = inp @ weight^T + bias                       */
 
-/* out (B,T,OC), inp (B,T,C), weight (OC,C) stored (out, in), bias (OC) or NULL.
- * out[bt][o] = bias[o] + sum_i inp[bt][i] * weight[o][i]: a dot product of two
- * contiguous rows, so the inner loop streams both arrays. */
-void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int T, int C,
-                    int OC) {
-#pragma omp parallel for
-    for (size_t bt = 0; bt < (size_t)B * T; bt++) {
-        const float *x = inp + bt * C;
-        float *o = out + bt * OC;
-        for (int oc = 0; oc < OC; oc++) {
-            const float *w = weight + (size_t)oc * C;
-            float sum = bias ? bias[oc] : 0.0f;
-            for (int i = 0; i < C; i++) sum += x[i] * w[i];
-            o[oc] = sum;
+/*
+ * The three products of a linear layer,
+ *   forward   out (BT,OC)  = inp (BT,C) @ weight^T (C,OC) + bias
+ *   backward  dinp (BT,C)  = dout (BT,OC) @ weight (OC,C)
+ *             dweight (OC,C) += dout^T (OC,BT) @ inp (BT,C)
+ * are each the plain triple loop
+ *   for i < M: for j < N: c[i][j] (+)= sum_k a[i][k] * b[k][j]
+ * over matrices read with different strides. They are nearly all of the
+ * time of a training step, and the plain loop runs at a few percent of the
+ * machine's peak: every multiply-add loads its operands from memory. gemm()
+ * computes the same sums reorganised for the memory hierarchy (notes.md,
+ * "Performance on the CPU"):
+ *   - a register tile: GEMM_MR x GEMM_NR outputs are summed in local
+ *     accumulators that the compiler keeps in vector registers, so each
+ *     loaded a[i][k] serves NR multiply-adds and each b[k][j] serves MR;
+ *   - packing: a (KC x NC) block of b and an (MC x KC) block of a are first
+ *     copied into contiguous panels in the order the tile reads them, which
+ *     also turns every transposed or strided operand into the same layout;
+ *   - cache blocking: the packed blocks are sized to stay in L1/L2 while
+ *     they are reused.
+ * Threads split the output into (MC x NC) blocks, so no two threads write the
+ * same element. Every element sums k in the same order whatever the blocks and
+ * the number of threads: in chunks of KC, each chunk from zero in k order,
+ * added to the output chunk after chunk. Results are therefore deterministic
+ * and independent of the thread count.
+ */
+/* a*b + c. Compiled as ISO C, gcc and clang never fuse a multiply and an add
+ * on their own (that would change results), so the hot loops ask for the
+ * fused multiply-add explicitly where the hardware has one: one instruction
+ * instead of two, and one rounding instead of two. */
+#ifdef FP_FAST_FMAF
+#define MULADD(a, b, c) fmaf(a, b, c)
+#else
+#define MULADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+#define GEMM_MR 8   /* rows of a register tile */
+#define GEMM_NR 32  /* columns: two AVX-512 vectors (four AVX2 ones) */
+#define GEMM_KC 256 /* the k-chunk: a packed b panel of KC x NR floats is 32 KiB, L1-sized */
+#define GEMM_MC 256 /* the largest block of rows ... */
+#define GEMM_NC 256 /* ... and of columns given to one thread */
+
+/* A matrix read through strides: element (i, j) is p[i*rs + j*cs]. */
+typedef struct {
+    const float *p;
+    size_t rs, cs;
+} MatView;
+
+/* One panel of a packed block: dst[k*W + x] = src(x, k) for x < w and
+ * k < kc, where src(x, k) is p[x*xs + k*ks]; entries w <= x < W are zero, so
+ * edge tiles need no special case in the kernel. The loop order follows the
+ * source: a copy of contiguous rows when xs == 1, else a transpose that reads
+ * along k. Inlined with W a constant, the full-width copy is vector moves. */
+static inline void pack_panel(float *restrict dst, int W, const float *restrict p, size_t xs, size_t ks, int w,
+                              int kc) {
+    if (xs == 1 && w == W) {
+        for (int k = 0; k < kc; k++)
+            for (int x = 0; x < W; x++) dst[k * W + x] = p[(size_t)k * ks + x];
+        return;
+    }
+    for (int x = 0; x < w; x++)
+        for (int k = 0; k < kc; k++) dst[k * W + x] = p[x * xs + (size_t)k * ks];
+    for (int k = 0; k < kc; k++)
+        for (int x = w; x < W; x++) dst[k * W + x] = 0.0f;
+}
+
+/* Copy a (rows x kc) block of `a` at (i0, k0) into panels of GEMM_MR rows:
+ * panel q holds, for each k, the MR values a[i0+q*MR+r][k0+k] side by side. */
+static void pack_a(float *restrict dst, MatView a, int i0, int rows, int k0, int kc) {
+    for (int q = 0; q < rows; q += GEMM_MR) {
+        int mr = rows - q < GEMM_MR ? rows - q : GEMM_MR;
+        pack_panel(dst + (size_t)q * kc, GEMM_MR, a.p + (size_t)(i0 + q) * a.rs + (size_t)k0 * a.cs, a.rs, a.cs,
+                   mr, kc);
+    }
+}
+
+/* The same for a (kc x cols) block of `b` at (k0, j0), in panels of GEMM_NR
+ * columns: for each k, the NR values b[k0+k][j0+q*NR+j] side by side. */
+static void pack_b(float *restrict dst, MatView b, int k0, int kc, int j0, int cols) {
+    for (int q = 0; q < cols; q += GEMM_NR) {
+        int nr = cols - q < GEMM_NR ? cols - q : GEMM_NR;
+        pack_panel(dst + (size_t)q * kc, GEMM_NR, b.p + (size_t)k0 * b.rs + (size_t)(j0 + q) * b.cs, b.cs, b.rs,
+                   nr, kc);
+    }
+}
+
+/* The register tile: acc[r][j] = sum over k < kc of a[r][k] * b[k][j] from
+ * packed panels. MR and NR are constants, so the compiler unrolls r, turns
+ * the j loop into vector multiply-adds and keeps all of acc in registers.
+ * Then c (mr x nr valid entries, row stride ldc) is updated: with `init`,
+ * c = init[j] + acc (init NULL: zero), otherwise c += acc. */
+static void gemm_tile(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
+                      int mr, int nr, int overwrite, const float *init) {
+    float acc[GEMM_MR][GEMM_NR] = {{0.0f}};
+    for (int k = 0; k < kc; k++) {
+        for (int r = 0; r < GEMM_MR; r++) {
+            float ar = a[k * GEMM_MR + r];
+#pragma omp simd
+            for (int j = 0; j < GEMM_NR; j++) acc[r][j] = MULADD(ar, b[k * GEMM_NR + j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + (size_t)r * ldc;
+        if (overwrite) {
+            for (int j = 0; j < nr; j++) cr[j] = (init ? init[j] : 0.0f) + acc[r][j];
+        } else {
+            for (int j = 0; j < nr; j++) cr[j] += acc[r][j];
         }
     }
 }
 
-/* dinp (B,T,C)  = dout @ weight            (WRITTEN: each input feeds one matmul)
- * dweight (OC,C) += dout^T @ inp,  dbias (OC) += sum over positions of dout.
- * The first product is split over positions, the second over output channels,
- * so each thread owns the rows it writes. */
-void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int B, int T, int C, int OC) {
-    size_t BT = (size_t)B * T;
-#pragma omp parallel for
-    for (size_t bt = 0; bt < BT; bt++) {
-        const float *d = dout + bt * OC;
-        float *dx = dinp + bt * C;
-        for (int i = 0; i < C; i++) dx[i] = 0.0f;
-        for (int oc = 0; oc < OC; oc++) {
-            const float *w = weight + (size_t)oc * C;
-            float g = d[oc];
-            for (int i = 0; i < C; i++) dx[i] += g * w[i];
+/* One (mc x nc) block of c at (i0, j0), the whole sum over k. apack and
+ * bpack are this thread's panel buffers. */
+static void gemm_block(int K, MatView a, MatView b, float *c, size_t ldc, int accumulate, const float *bias, int i0,
+                       int mc, int j0, int nc, float *apack, float *bpack) {
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        int overwrite = k0 == 0 && !accumulate;
+        pack_b(bpack, b, k0, kc, j0, nc);
+        pack_a(apack, a, i0, mc, k0, kc);
+        for (int jp = 0; jp < nc; jp += GEMM_NR) {
+            int nr = nc - jp < GEMM_NR ? nc - jp : GEMM_NR;
+            for (int ip = 0; ip < mc; ip += GEMM_MR) {
+                int mr = mc - ip < GEMM_MR ? mc - ip : GEMM_MR;
+                gemm_tile(kc, apack + (size_t)ip * kc, bpack + (size_t)jp * kc,
+                          c + (size_t)(i0 + ip) * ldc + j0 + jp, ldc, mr, nr, overwrite,
+                          bias ? bias + j0 + jp : NULL);
+            }
         }
     }
-#pragma omp parallel for
-    for (int oc = 0; oc < OC; oc++) {
-        float *dw = dweight + (size_t)oc * C;
-        float db = 0.0f;
-        for (size_t bt = 0; bt < BT; bt++) {
-            const float *x = inp + bt * C;
-            float g = dout[bt * OC + oc];
-            db += g;
-            for (int i = 0; i < C; i++) dw[i] += g * x[i];
+}
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int round_up(int x, int m) {
+    return (x + m - 1) / m * m;
+}
+
+/* c (M,N) with row stride ldc:  c = bias + a @ b  (bias (N) or NULL), or with
+ * `accumulate`, c += a @ b. a is (M,K), b is (K,N). */
+static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc, int accumulate, const float *bias) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* an empty sum */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                if (!accumulate) c[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
+        return;
+    }
+    /* Blocks as large as allowed, then halved until every thread has several
+     * to do (so an uneven split costs little). The block sizes do not change
+     * any sum, only who computes it. */
+    int threads = max_threads();
+    int mc = round_up(M < GEMM_MC ? M : GEMM_MC, GEMM_MR);
+    int nc = round_up(N < GEMM_NC ? N : GEMM_NC, GEMM_NR);
+    while (((M + mc - 1) / mc) * ((N + nc - 1) / nc) < 4 * threads && (mc > 2 * GEMM_MR || nc > 2 * GEMM_NR)) {
+        if (mc >= nc && mc > 2 * GEMM_MR) mc = round_up(mc / 2, GEMM_MR);
+        else if (nc > 2 * GEMM_NR) nc = round_up(nc / 2, GEMM_NR);
+        else mc = round_up(mc / 2, GEMM_MR);
+    }
+    int mblocks = (M + mc - 1) / mc, nblocks = (N + nc - 1) / nc;
+    int kc = K < GEMM_KC ? K : GEMM_KC;
+    size_t apack_size = (size_t)mc * kc, bpack_size = (size_t)nc * kc;
+    float *packs = xmalloc((apack_size + bpack_size) * threads * sizeof(float), "matmul panels");
+#pragma omp parallel
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *apack = packs + (apack_size + bpack_size) * tid, *bpack = apack + apack_size;
+        /* row blocks vary fastest, so consecutive blocks of a thread share
+         * the columns of b: with few rows, b (often the weights) is read once */
+#pragma omp for schedule(dynamic)
+        for (int blk = 0; blk < mblocks * nblocks; blk++) {
+            int i0 = (blk % mblocks) * mc, j0 = (blk / mblocks) * nc;
+            gemm_block(K, a, b, c, ldc, accumulate, bias, i0, M - i0 < mc ? M - i0 : mc, j0,
+                       N - j0 < nc ? N - j0 : nc, apack, bpack);
         }
-        if (dbias) dbias[oc] += db;
+    }
+    free(packs);
+}
+
+/* sum_i x[i] * y[i] over n floats. A plain running sum is a chain of
+ * dependent adds that the compiler may not reorder; sixteen partial sums in
+ * lanes vectorise, and are added up in a fixed order at the end. */
+static float dot(const float *restrict x, const float *restrict y, int n) {
+    float lanes[16] = {0.0f};
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+#pragma omp simd
+        for (int j = 0; j < 16; j++) lanes[j] = MULADD(x[i + j], y[i + j], lanes[j]);
+    }
+    float sum = 0.0f;
+    for (; i < n; i++) sum += x[i] * y[i];
+    for (int j = 0; j < 16; j++) sum += lanes[j];
+    return sum;
+}
+
+/* Below this many positions the forward pass is a matrix-vector product (a
+ * token at a time in generation): each weight is used BT times only, so it is
+ * memory-bound and packing would only add traffic. */
+#define MATVEC_MAX_ROWS 4
+
+/* out (B,T,OC), inp (B,T,C), weight (OC,C) stored (out, in), bias (OC) or NULL.
+ * The plain loop (test_ops.c checks the fast paths against it):
+ *   for bt: for oc: out[bt][oc] = bias[oc] + sum_i inp[bt][i] * weight[oc][i]
+ * With few positions the output channels are split across threads, each
+ * weight row is streamed once and dotted with every position; otherwise it is
+ * gemm with b[i][oc] = weight[oc][i]. */
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int T, int C,
+                    int OC) {
+    int BT = B * T;
+    if (BT <= MATVEC_MAX_ROWS) {
+#pragma omp parallel for schedule(static)
+        for (int oc = 0; oc < OC; oc++) {
+            const float *w = weight + (size_t)oc * C;
+            for (int bt = 0; bt < BT; bt++)
+                out[(size_t)bt * OC + oc] = (bias ? bias[oc] : 0.0f) + dot(inp + (size_t)bt * C, w, C);
+        }
+        return;
+    }
+    MatView a = {inp, (size_t)C, 1}, b = {weight, 1, (size_t)C};
+    gemm(BT, OC, C, a, b, out, (size_t)OC, 0, bias);
+}
+
+/* dinp (B,T,C)  = dout @ weight            (WRITTEN: each input feeds one matmul)
+ * dweight (OC,C) += dout^T @ inp,  dbias (OC) += sum over positions of dout.
+ * Plain loops: dinp[bt][i] = sum_oc dout[bt][oc] * weight[oc][i];
+ *              dweight[oc][i] += sum_bt dout[bt][oc] * inp[bt][i]. */
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int B, int T, int C, int OC) {
+    int BT = B * T;
+    MatView d = {dout, (size_t)OC, 1}, w = {weight, (size_t)C, 1};
+    gemm(BT, C, OC, d, w, dinp, (size_t)C, 0, NULL);
+    MatView dT = {dout, 1, (size_t)OC}, x = {inp, (size_t)C, 1};
+    gemm(OC, C, BT, dT, x, dweight, (size_t)C, 1, NULL);
+    if (dbias) {
+        /* each thread owns a range of channels and sums positions in order */
+#pragma omp parallel for schedule(static)
+        for (int o0 = 0; o0 < OC; o0 += 256) {
+            int o1 = OC - o0 < 256 ? OC : o0 + 256;
+            for (int bt = 0; bt < BT; bt++) {
+                const float *g = dout + (size_t)bt * OC;
+#pragma omp simd
+                for (int oc = o0; oc < o1; oc++) dbias[oc] += g[oc];
+            }
+        }
     }
 }
 
