@@ -33,6 +33,80 @@ const char *const PARAM_TENSOR_NAMES[NUM_PARAM_TENSORS] = {
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
 
 /* ------------------------------------------------------------------------ */
+/* helpers for loops the compiler can vectorise                              */
+
+/* a*b + c. Compiled as ISO C, gcc and clang never fuse a multiply and an add
+ * on their own (that would change results), so the hot loops ask for the
+ * fused multiply-add explicitly where the hardware has one: one instruction
+ * instead of two, and one rounding instead of two. */
+#ifdef FP_FAST_FMAF
+#define MULADD(a, b, c) fmaf(a, b, c)
+#else
+#define MULADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* A running sum s += x[i] is a chain of dependent adds that the compiler may
+ * not reorder (that would change the result), so it stays scalar. Sums here
+ * keep LANES partial sums instead, lane j taking every LANES-th term: the
+ * lanes vectorise, and are added in a fixed order at the end, so the result
+ * is still the same on every run. */
+#define LANES 16
+
+/* sum_i x[i] * y[i] over n floats */
+static float dot(const float *restrict x, const float *restrict y, int n) {
+    float lanes[LANES] = {0.0f};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+#pragma omp simd
+        for (int j = 0; j < LANES; j++) lanes[j] = MULADD(x[i + j], y[i + j], lanes[j]);
+    }
+    float sum = 0.0f;
+    for (; i < n; i++) sum += x[i] * y[i];
+    for (int j = 0; j < LANES; j++) sum += lanes[j];
+    return sum;
+}
+
+/* e^x, for loops that must vectorise (glibc's expf is a call the compiler
+ * cannot vectorise without -ffast-math). x = n ln2 + r with n an integer and
+ * |r| <= ln2/2; then e^x = 2^n e^r, e^r from its Taylor series to degree 7,
+ * and 2^n is the float whose exponent field is n + 127. Measured against
+ * double exp over [-87, 88]: at most 8e-8 relative error (under 1 ulp).
+ *  - n: adding 1.5 * 2^23 rounds x/ln2 to an integer (a float that large has
+ *    no fraction bits) and leaves that integer in the low mantissa bits;
+ *  - ln2 is split into a high part with few mantissa bits, so n * LN2_HI is
+ *    exact, and a small correction (Cody and Waite's reduction);
+ *  - x is first clamped to [-87, 88], where 2^n stays a normal float: e^-87
+ *    is 1.6e-38, a stand-in for 0 in every use here. The clamp is a blend
+ *    with 0/1 weights rather than a comparison select, which gcc does not
+ *    vectorise; NaN stays NaN (and so do +-inf, which become NaN). */
+static inline float exp_vec(float x) {
+    const float LOG2E = 1.44269504f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    const float ROUND = 12582912.0f; /* 1.5 * 2^23 */
+    float below = (float)(x < -87.0f), above = (float)(x > 88.0f);
+    x = below * -87.0f + above * 88.0f + (1.0f - below - above) * x;
+    union {
+        float f;
+        uint32_t u;
+    } rounded = {.f = x * LOG2E + ROUND};
+    float n = rounded.f - ROUND;
+    float r = (x - n * LN2_HI) - n * LN2_LO;
+    float p = 1.0f / 5040.0f;
+    p = MULADD(p, r, 1.0f / 720.0f);
+    p = MULADD(p, r, 1.0f / 120.0f);
+    p = MULADD(p, r, 1.0f / 24.0f);
+    p = MULADD(p, r, 1.0f / 6.0f);
+    p = MULADD(p, r, 0.5f);
+    p = MULADD(p, r, 1.0f);
+    p = MULADD(p, r, 1.0f);
+    /* the low bits of `rounded` are n + 0x400000 above the exponent 0x4B0 */
+    union {
+        uint32_t u;
+        float f;
+    } pow2n = {.u = (rounded.u - 0x4B400000u + 127u) << 23};
+    return p * pow2n.f;
+}
+
+/* ------------------------------------------------------------------------ */
 /* encoder: token embedding plus position embedding                          */
 
 /* out (B,T,C) = wte[inp[b,t]] + wpe[t];  inp (B,T), wte (Vp,C), wpe (maxT,C) */
@@ -161,16 +235,6 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
  * added to the output chunk after chunk. Results are therefore deterministic
  * and independent of the thread count.
  */
-/* a*b + c. Compiled as ISO C, gcc and clang never fuse a multiply and an add
- * on their own (that would change results), so the hot loops ask for the
- * fused multiply-add explicitly where the hardware has one: one instruction
- * instead of two, and one rounding instead of two. */
-#ifdef FP_FAST_FMAF
-#define MULADD(a, b, c) fmaf(a, b, c)
-#else
-#define MULADD(a, b, c) ((a) * (b) + (c))
-#endif
-
 #define GEMM_MR 8   /* rows of a register tile */
 #define GEMM_NR 32  /* columns: two AVX-512 vectors (four AVX2 ones) */
 #define GEMM_KC 256 /* the k-chunk: a packed b panel of KC x NR floats is 32 KiB, L1-sized */
@@ -321,22 +385,6 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
         }
     }
     free(packs);
-}
-
-/* sum_i x[i] * y[i] over n floats. A plain running sum is a chain of
- * dependent adds that the compiler may not reorder; sixteen partial sums in
- * lanes vectorise, and are added up in a fixed order at the end. */
-static float dot(const float *restrict x, const float *restrict y, int n) {
-    float lanes[16] = {0.0f};
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-#pragma omp simd
-        for (int j = 0; j < 16; j++) lanes[j] = MULADD(x[i + j], y[i + j], lanes[j]);
-    }
-    float sum = 0.0f;
-    for (; i < n; i++) sum += x[i] * y[i];
-    for (int j = 0; j < 16; j++) sum += lanes[j];
-    return sum;
 }
 
 /* Below this many positions the forward pass is a matrix-vector product (a
@@ -494,24 +542,31 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 
+/* tanh u = 1 - 2 / (e^{2u} + 1), through exp_vec so the GELU loops vectorise
+ * (near u = 0 the subtraction loses relative precision in tanh, but GELU
+ * only uses 1 + tanh and 1 - tanh^2, whose absolute error stays ~1e-7) */
+static inline float tanh_vec(float u) {
+    return 1.0f - 2.0f / (exp_vec(2.0f * u) + 1.0f);
+}
+
 /* out = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3) */
 void gelu_forward(float *out, const float *inp, size_t N) {
-#pragma omp parallel for
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        out[i] = 0.5f * x * (1.0f + tanhf(u));
+        out[i] = 0.5f * x * (1.0f + tanh_vec(u));
     }
 }
 
 /* d out/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
  * dinp is WRITTEN. */
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
-#pragma omp parallel for
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
+        float th = tanh_vec(u);
         float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
     }
@@ -540,19 +595,56 @@ void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t N) 
 /* ------------------------------------------------------------------------ */
 /* softmax + cross-entropy over the first V logits                          */
 
+/* max_i l[i] over n > 0 floats, in LANES running maxima (see dot) */
+static float max_lanes(const float *l, int n) {
+    float lanes[LANES];
+    for (int j = 0; j < LANES; j++) lanes[j] = l[0];
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) lanes[j] = l[i + j] > lanes[j] ? l[i + j] : lanes[j];
+    float m = l[0];
+    for (; i < n; i++) m = l[i] > m ? l[i] : m;
+    for (int j = 0; j < LANES; j++) m = lanes[j] > m ? lanes[j] : m;
+    return m;
+}
+
+/* Softmax numerators of one row, e^(l[i] - max), written to `e` (which may be
+ * `l` itself); returns their sum, kept in double: over 50257 terms float
+ * rounding would show in the 6th digit of the loss. Subtracting the max keeps
+ * e^x from overflowing and leaves the softmax unchanged. */
+static double softmax_numerators(float *e, const float *l, int n, float maxv) {
+    double lanes[LANES] = {0.0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        for (int j = 0; j < LANES; j++) {
+            e[i + j] = exp_vec(l[i + j] - maxv);
+            lanes[j] += e[i + j];
+        }
+    }
+    double sum = 0.0;
+    for (; i < n; i++) {
+        e[i] = exp_vec(l[i] - maxv);
+        sum += e[i];
+    }
+    for (int j = 0; j < LANES; j++) sum += lanes[j];
+    return sum;
+}
+
 /* losses (B,T): -log softmax(logits)[target] = logsumexp(logits) - logits[target].
- * logits (B,T,V). The sum of exponentials is kept in double: over 50257 terms
- * float rounding would show in the 6th digit of the loss. */
+ * logits (B,T,V). The numerators go to a per-thread row buffer, as the logits
+ * must survive for the backward pass. */
 void crossentropy_forward(float *losses, const float *logits, const int *targets, int B, int T, int V) {
-#pragma omp parallel for
-    for (size_t bt = 0; bt < (size_t)B * T; bt++) {
-        const float *l = logits + bt * V;
-        float maxv = -INFINITY;
-        for (int i = 0; i < V; i++)
-            if (l[i] > maxv) maxv = l[i];
-        double sum = 0.0;
-        for (int i = 0; i < V; i++) sum += expf(l[i] - maxv);
-        losses[bt] = (float)(log(sum) + maxv - l[targets[bt]]);
+#pragma omp parallel
+    {
+        float *row = xmalloc((size_t)V * sizeof(float), "softmax row");
+#pragma omp for schedule(static)
+        for (size_t bt = 0; bt < (size_t)B * T; bt++) {
+            const float *l = logits + bt * V;
+            float maxv = max_lanes(l, V);
+            double sum = softmax_numerators(row, l, V, maxv);
+            losses[bt] = (float)(log(sum) + maxv - l[targets[bt]]);
+        }
+        free(row);
     }
 }
 
@@ -563,18 +655,13 @@ void crossentropy_forward(float *losses, const float *logits, const int *targets
  * matters for memory. */
 void crossentropy_backward(float *dlogits, const int *targets, int B, int T, int V) {
     float dloss = 1.0f / ((float)B * (float)T);
-#pragma omp parallel for
+#pragma omp parallel for schedule(static)
     for (size_t bt = 0; bt < (size_t)B * T; bt++) {
         float *l = dlogits + bt * V;
-        float maxv = -INFINITY;
-        for (int i = 0; i < V; i++)
-            if (l[i] > maxv) maxv = l[i];
-        double sum = 0.0;
-        for (int i = 0; i < V; i++) {
-            l[i] = expf(l[i] - maxv);
-            sum += l[i];
-        }
+        float maxv = max_lanes(l, V);
+        double sum = softmax_numerators(l, l, V, maxv);
         float scale = (float)(1.0 / sum) * dloss;
+#pragma omp simd
         for (int i = 0; i < V; i++) l[i] *= scale;
         l[targets[bt]] -= dloss;
     }
@@ -591,7 +678,9 @@ void adamw_update(float *params, const float *grads, float *m, float *v, size_t 
                   float beta2, float eps, float weight_decay, int t) {
     float bc1 = 1.0f - powf(beta1, (float)t);
     float bc2 = 1.0f - powf(beta2, (float)t);
-#pragma omp parallel for
+    /* one pass over four arrays: memory-bound, so it only has to vectorise
+     * (sqrtf does with -fno-math-errno) and keep both cores streaming */
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float g = grads[i];
         m[i] = beta1 * m[i] + (1.0f - beta1) * g;
@@ -922,7 +1011,13 @@ void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int
 }
 
 void gpt2_zero_grad(GPT2 *model) {
-    if (model->grads_memory) memset(model->grads_memory, 0, model->num_parameters * sizeof(float));
+    if (!model->grads_memory) return;
+    /* memory-bound: every thread clears its own contiguous slice */
+    const size_t chunk = (size_t)1 << 20;
+    size_t n = model->num_parameters;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i += chunk)
+        memset(model->grads_memory + i, 0, (n - i < chunk ? n - i : chunk) * sizeof(float));
 }
 
 void gpt2_backward(GPT2 *model) {
