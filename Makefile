@@ -36,7 +36,7 @@ endif
 LIB_SRC  = common.c gpt2.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 PROGRAMS = $(BIN)/test_gpt2
-C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint
+C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_ops
 SH_TESTS = test/test_fixtures.sh
 
 .PHONY: all test test-sanitize clean bench
