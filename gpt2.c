@@ -152,11 +152,18 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 #pragma omp parallel for
     for (size_t bt = 0; bt < (size_t)B * T; bt++) {
         const float *x = inp + bt * C;
-        float m = 0.0f;
-        for (int i = 0; i < C; i++) m += x[i];
+        /* the two sums in LANES partial sums each (see dot) */
+        float lanes[LANES] = {0.0f}, m = 0.0f, var = 0.0f;
+        int tail = C - C % LANES;
+        for (int i = 0; i < tail; i += LANES)
+            for (int j = 0; j < LANES; j++) lanes[j] += x[i + j];
+        for (int i = tail; i < C; i++) m += x[i];
+        for (int j = 0; j < LANES; j++) m += lanes[j], lanes[j] = 0.0f;
         m /= C;
-        float var = 0.0f;
-        for (int i = 0; i < C; i++) var += (x[i] - m) * (x[i] - m);
+        for (int i = 0; i < tail; i += LANES)
+            for (int j = 0; j < LANES; j++) lanes[j] += (x[i + j] - m) * (x[i + j] - m);
+        for (int i = tail; i < C; i++) var += (x[i] - m) * (x[i] - m);
+        for (int j = 0; j < LANES; j++) var += lanes[j];
         var /= C;
         float s = 1.0f / sqrtf(var + eps);
         float *o = out + bt * C;
@@ -170,8 +177,10 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
  *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))       (notes.md derives it)
  *   dweight += sum over positions of dout * xhat,  dbias += sum of dout.
  * dinp ACCUMULATES: the input of a layernorm is the residual stream.
- * The two parameter sums run over positions, so they get their own loop split
- * over channels; the input gradient is split over positions. */
+ * The two parameter sums run over positions, so they get their own loop:
+ * threads split the channels into blocks, and each walks the positions in
+ * order with the channels of its block as the vector dimension. The input
+ * gradient is split over positions. */
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, const float *mean, const float *rstd, int B, int T, int C) {
     size_t BT = (size_t)B * T;
@@ -179,12 +188,21 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
     for (size_t bt = 0; bt < BT; bt++) {
         const float *x = inp + bt * C, *d = dout + bt * C;
         float m = mean[bt], s = rstd[bt];
-        float g_mean = 0.0f, gx_mean = 0.0f;
-        for (int i = 0; i < C; i++) {
+        float g_lanes[LANES] = {0.0f}, gx_lanes[LANES] = {0.0f}, g_mean = 0.0f, gx_mean = 0.0f;
+        int tail = C - C % LANES;
+        for (int i = 0; i < tail; i += LANES) {
+            for (int j = 0; j < LANES; j++) {
+                float g = d[i + j] * weight[i + j];
+                g_lanes[j] += g;
+                gx_lanes[j] += g * (x[i + j] - m) * s;
+            }
+        }
+        for (int i = tail; i < C; i++) {
             float g = d[i] * weight[i];
             g_mean += g;
             gx_mean += g * (x[i] - m) * s;
         }
+        for (int j = 0; j < LANES; j++) g_mean += g_lanes[j], gx_mean += gx_lanes[j];
         g_mean /= C;
         gx_mean /= C;
         float *dx = dinp + bt * C;
@@ -193,16 +211,23 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             dx[i] += s * (d[i] * weight[i] - g_mean - xhat * gx_mean);
         }
     }
-#pragma omp parallel for
-    for (int i = 0; i < C; i++) {
-        float dw = 0.0f, db = 0.0f;
+    enum { BLOCK = 64 };
+#pragma omp parallel for schedule(static)
+    for (int i0 = 0; i0 < C; i0 += BLOCK) {
+        int n = C - i0 < BLOCK ? C - i0 : BLOCK;
+        float dw[BLOCK] = {0.0f}, db[BLOCK] = {0.0f};
         for (size_t bt = 0; bt < BT; bt++) {
-            float d = dout[bt * C + i];
-            dw += d * (inp[bt * C + i] - mean[bt]) * rstd[bt];
-            db += d;
+            const float *d = dout + bt * C + i0, *x = inp + bt * C + i0;
+            float m = mean[bt], s = rstd[bt];
+            for (int i = 0; i < n; i++) {
+                dw[i] += d[i] * (x[i] - m) * s;
+                db[i] += d[i];
+            }
         }
-        dweight[i] += dw;
-        dbias[i] += db;
+        for (int i = 0; i < n; i++) {
+            dweight[i0 + i] += dw[i];
+            dbias[i0 + i] += db[i];
+        }
     }
 }
 
@@ -473,18 +498,14 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                 float maxv = -INFINITY;
                 for (int t2 = 0; t2 <= t; t2++) {
                     const float *k = qkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
-                    s *= scale;
+                    float s = dot(q, k, hs) * scale;
                     a[t2] = s;
                     if (s > maxv) maxv = s;
                 }
-                /* subtracting the max keeps expf from overflowing; softmax is unchanged */
+                /* subtracting the max keeps e^x from overflowing; softmax is unchanged */
                 float sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    a[t2] = expf(a[t2] - maxv);
-                    sum += a[t2];
-                }
+                for (int t2 = 0; t2 <= t; t2++) a[t2] = exp_vec(a[t2] - maxv);
+                for (int t2 = 0; t2 <= t; t2++) sum += a[t2];
                 float inv = 1.0f / sum;
                 for (int t2 = 0; t2 < T; t2++) a[t2] = t2 <= t ? a[t2] * inv : 0.0f;
                 float *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
@@ -522,23 +543,20 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
                 const float *d = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
                 const float *q = qkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
                 float *dq = dqkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
-                float dot = 0.0f; /* sum_j att[j] * datt[j] */
+                float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
                 for (int t2 = 0; t2 <= t; t2++) {
                     const float *v = qkv + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
                     float *dv = dqkv + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) {
-                        s += d[i] * v[i];
-                        dv[i] += a[t2] * d[i];
-                    }
+                    float s = dot(d, v, hs);
+                    for (int i = 0; i < hs; i++) dv[i] += a[t2] * d[i];
                     da[t2] = s;
-                    dot += a[t2] * s;
+                    att_datt += a[t2] * s;
                 }
                 for (int t2 = t + 1; t2 < T; t2++) da[t2] = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
                     const float *k = qkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
                     float *dk = dqkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float ds = a[t2] * (da[t2] - dot) * scale;
+                    float ds = a[t2] * (da[t2] - att_datt) * scale;
                     for (int i = 0; i < hs; i++) {
                         dq[i] += ds * k[i];
                         dk[i] += ds * q[i];
