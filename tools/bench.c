@@ -34,7 +34,7 @@ static const GPT2Config GPT2_124M = {.maxT = 1024, .V = 50257, .Vp = 50304, .L =
 enum { BENCH_B = 4, BENCH_T = 64 };
 
 enum { GEN_PROMPT = 16, GEN_NEW = 128 }; /* generation: B=1, a 16-token prompt, 128 new tokens */
-enum { OP_REPS = 3 };                   /* each op in the per-op table: the fastest of 3 calls */
+enum { OP_REPS = 5 };                   /* each op in the per-op table: the fastest of 5 calls */
 
 /* xorshift64*: a fixed stream, so every run benches the same numbers */
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -81,6 +81,7 @@ static double peak_rss_mb(void) {
 
 typedef struct {
     double step_ms, fwd_ms, step_gflops, fwd_gflops;
+    double step_min_ms, step_max_ms; /* the spread: on a shared machine, other jobs show here */
 } StepTimes;
 
 /* One warm-up step, then `steps` timed train steps and `steps` forwards. */
@@ -96,7 +97,9 @@ static StepTimes time_steps(GPT2 *m, const int *x, const int *y, int B, int T, i
         if (s > 0) t[s - 1] = (now_seconds() - t0) * 1e3;
     }
     StepTimes r;
-    r.step_ms = median(t, steps);
+    r.step_ms = median(t, steps); /* sorts t */
+    r.step_min_ms = t[0];
+    r.step_max_ms = t[steps - 1];
     for (int s = 0; s < steps; s++) {
         double t0 = now_seconds();
         gpt2_forward(m, x, y, B, T);
@@ -304,8 +307,9 @@ int main(int argc, char **argv) {
     printf("GPT-2 124M: %zu parameters, B=%d T=%d\n", m->num_parameters, BENCH_B, BENCH_T);
     StepTimes big = time_steps(m, x, y, BENCH_B, BENCH_T, steps);
     double rss = peak_rss_mb(); /* params, grads, AdamW m and v, activations */
-    printf("train step %.1f ms (%.1f GFLOP/s), forward %.1f ms (%.1f GFLOP/s), peak RSS %.0f MB\n", big.step_ms,
-           big.step_gflops, big.fwd_ms, big.fwd_gflops, rss);
+    printf("train step %.1f ms (%.1f GFLOP/s; steps ranged %.1f..%.1f ms), forward %.1f ms (%.1f GFLOP/s), "
+           "peak RSS %.0f MB\n",
+           big.step_ms, big.step_gflops, big.step_min_ms, big.step_max_ms, big.fwd_ms, big.fwd_gflops, rss);
 
     OpRow rows[32];
     int nrows = profile_ops(m, BENCH_B, BENCH_T, rows);
@@ -328,8 +332,8 @@ int main(int argc, char **argv) {
     printf("\ndemo model (L=%d NH=%d C=%d maxT=%d V=%d): %zu parameters, B=%d T=%d\n", DEMO_CONFIG.L,
            DEMO_CONFIG.NH, DEMO_CONFIG.C, DEMO_CONFIG.maxT, DEMO_CONFIG.V, m->num_parameters, DEMO_B, DEMO_T);
     StepTimes demo = time_steps(m, x, y, DEMO_B, DEMO_T, steps);
-    printf("train step %.1f ms (%.1f GFLOP/s), forward %.1f ms (%.1f GFLOP/s)\n", demo.step_ms, demo.step_gflops,
-           demo.fwd_ms, demo.fwd_gflops);
+    printf("train step %.1f ms (%.1f GFLOP/s; steps ranged %.1f..%.1f ms), forward %.1f ms (%.1f GFLOP/s)\n",
+           demo.step_ms, demo.step_gflops, demo.step_min_ms, demo.step_max_ms, demo.fwd_ms, demo.fwd_gflops);
     free_model(m, x, y);
 
     printf("bench-demo: train_step_ms=%.1f fwd_ms=%.1f train_gflops=%.1f\n", demo.step_ms, demo.fwd_ms,
