@@ -310,11 +310,6 @@ static void pack_b(float *restrict dst, MatView b, int k0, int kc, int j0, int c
     }
 }
 
-/* The register tile: acc[r][j] = sum over k < kc of a[r][k] * b[k][j] from
- * packed panels. MR and NR are constants, so the compiler unrolls r, turns
- * the j loop into vector multiply-adds and keeps all of acc in registers.
- * Then c (mr x nr valid entries, row stride ldc) is updated: with `init`,
- * c = init[j] + acc (init NULL: zero), otherwise c += acc. */
 /* gcc finds that j is the loop to vectorise; clang, left alone, unrolls r and
  * j fully and vectorises k with gathers (50x slower), so it is told. */
 #ifdef __clang__
@@ -325,6 +320,11 @@ static void pack_b(float *restrict dst, MatView b, int k0, int kc, int j0, int c
 #define TILE_R_LOOP
 #endif
 
+/* The register tile: acc[r][j] = sum over k < kc of a[r][k] * b[k][j] from
+ * packed panels. MR and NR are constants, so the compiler unrolls r, turns
+ * the j loop into vector multiply-adds and keeps all of acc in registers.
+ * Then c (mr x nr valid entries, row stride ldc) is updated: with `init`,
+ * c = init[j] + acc (init NULL: zero), otherwise c += acc. */
 static void gemm_tile(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
                       int mr, int nr, int overwrite, const float *init) {
     float acc[GEMM_MR][GEMM_NR] = {{0.0f}};
@@ -412,8 +412,10 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
         tid = omp_get_thread_num();
 #endif
         float *apack = packs + (apack_size + bpack_size) * tid, *bpack = apack + apack_size;
-        /* row blocks vary fastest, so consecutive blocks of a thread share
-         * the columns of b: with few rows, b (often the weights) is read once */
+        /* blocks are handed out as threads become free (which block a thread
+         * gets changes no result). Row blocks vary fastest: with B*T <= MC
+         * there is one row block, and each block of b (the weights, in the
+         * forward pass) is packed and read from memory once. */
 #pragma omp for schedule(dynamic)
         for (int blk = 0; blk < mblocks * nblocks; blk++) {
             int i0 = (blk % mblocks) * mc, j0 = (blk / mblocks) * nc;
