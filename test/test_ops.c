@@ -9,7 +9,8 @@
  * the double reference, accumulate where the convention says accumulate,
  * overwrite where it says write, and be bitwise the same on a second run and
  * with one thread. GELU and the softmax/cross-entropy pair (which use a
- * vectorised e^x) are checked the same way.
+ * vectorised e^x), layernorm (sums in lanes) and attention are checked the
+ * same way against their formulas in double.
  */
 #include <math.h>
 #include <stdio.h>
@@ -240,6 +241,127 @@ static void check_crossentropy(int B, int T, int V) {
     free(logits), free(losses), free(targets), free(dl);
 }
 
+/* worst |got - ref| / (tol * (1 + |ref|)) over n entries; > 1 fails */
+static double worst_scaled(const float *got, const double *ref, size_t n, double tol) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs((double)got[i] - ref[i]) / (tol * (1.0 + fabs(ref[i])));
+        if (!(r <= worst)) worst = isnan(r) ? INFINITY : r;
+    }
+    return worst;
+}
+
+/* layernorm forward and backward against double, for C below, at and above
+ * the 16-lane sums and the 64-channel blocks of the parameter gradients:
+ *   out = (x - mean) * rstd * w + b,  rstd = 1 / sqrt(var + 1e-5)
+ *   dx += rstd * (g - mean(g) - xhat * mean(g * xhat)),  g = dout * w
+ *   dw += sum over positions of dout * xhat,  db += sum of dout */
+static void check_layernorm(int B, int T, int C) {
+    int BT = B * T;
+    size_t n = (size_t)BT * C;
+    float *x = random_floats(n), *w = random_floats(C), *bias = random_floats(C), *dout = random_floats(n);
+    float *dx = random_floats(n), *dw = random_floats(C), *db = random_floats(C);
+    double *rdx = xmalloc(n * sizeof(double), "ref"), *rout = xmalloc(n * sizeof(double), "ref");
+    double *rdw = xmalloc(C * sizeof(double), "ref"), *rdb = xmalloc(C * sizeof(double), "ref");
+    for (size_t i = 0; i < n; i++) x[i] = 3.0f * x[i] + 0.5f; /* an offset the mean must remove */
+    for (size_t i = 0; i < n; i++) rdx[i] = dx[i];
+    for (int i = 0; i < C; i++) rdw[i] = dw[i], rdb[i] = db[i];
+    float *out = xmalloc(n * sizeof(float), "out"), *mean = xmalloc(BT * sizeof(float), "mean");
+    float *rstd = xmalloc(BT * sizeof(float), "rstd");
+    layernorm_forward(out, mean, rstd, x, w, bias, B, T, C);
+    layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, B, T, C);
+    for (int bt = 0; bt < BT; bt++) {
+        const float *xr = x + (size_t)bt * C, *d = dout + (size_t)bt * C;
+        double m = 0.0, v = 0.0, gm = 0.0, gxm = 0.0;
+        for (int i = 0; i < C; i++) m += xr[i];
+        m /= C;
+        for (int i = 0; i < C; i++) v += (xr[i] - m) * (xr[i] - m);
+        double s = 1.0 / sqrt(v / C + 1e-5);
+        for (int i = 0; i < C; i++) {
+            double xhat = (xr[i] - m) * s, g = (double)d[i] * w[i];
+            rout[(size_t)bt * C + i] = xhat * w[i] + bias[i];
+            gm += g / C;
+            gxm += g * xhat / C;
+            rdw[i] += d[i] * xhat;
+            rdb[i] += d[i];
+        }
+        for (int i = 0; i < C; i++) {
+            double xhat = (xr[i] - m) * s;
+            rdx[(size_t)bt * C + i] += s * ((double)d[i] * w[i] - gm - xhat * gxm);
+        }
+    }
+    double e_out = worst_scaled(out, rout, n, 1e-5), e_dx = worst_scaled(dx, rdx, n, 1e-5);
+    double e_dw = worst_scaled(dw, rdw, C, 1e-5), e_db = worst_scaled(db, rdb, C, 1e-5);
+    char name[64];
+    snprintf(name, sizeof(name), "layernorm BT=%d C=%d vs double", BT, C);
+    CHECK(e_out <= 1 && e_dx <= 1 && e_dw <= 1 && e_db <= 1, name,
+          "error / (1e-5 (1 + |ref|)): out %.3g, dinp %.3g, dweight %.3g, dbias %.3g", e_out, e_dx, e_dw, e_db);
+    free(x), free(w), free(bias), free(dout), free(dx), free(dw), free(db), free(out), free(mean), free(rstd);
+    free(rdx), free(rout), free(rdw), free(rdb);
+}
+
+/* attention forward and backward against double, from the formulas in
+ * gpt2.c: per (b, h), query t and key t2 <= t,
+ *   att = softmax_t2(q[t] . k[t2] / sqrt(hs)),  out[t] = sum_t2 att v[t2]
+ *   datt = dout[t] . v[t2],  dv[t2] += att dout[t]
+ *   ds = att (datt - sum_j att[j] datt[j]),  dq[t] += ds k[t2] / sqrt(hs),
+ *   dk[t2] += ds q[t] / sqrt(hs) */
+static void check_attention(int B, int T, int C, int NH) {
+    int hs = C / NH;
+    size_t n3 = (size_t)B * T * 3 * C, n = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    float *qkv = random_floats(n3), *dout = random_floats(n);
+    for (size_t i = 0; i < n3; i++) qkv[i] *= 2.0f; /* scores spread enough to make softmax uneven */
+    float *out = xmalloc(n * sizeof(float), "out"), *att = xmalloc(na * sizeof(float), "att");
+    float *dqkv = xmalloc(n3 * sizeof(float), "dqkv"), *datt = xmalloc(na * sizeof(float), "datt");
+    attention_forward(out, att, qkv, B, T, C, NH);
+    attention_backward(dqkv, datt, dout, qkv, att, B, T, C, NH);
+    double *rout = xcalloc(n, sizeof(double), "ref"), *ratt = xcalloc(na, sizeof(double), "ref");
+    double *rd = xcalloc(n3, sizeof(double), "ref"), *da = xmalloc(T * sizeof(double), "da");
+    double scale = 1.0 / sqrt((double)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = qkv + ((size_t)b * T + t) * 3 * C + (size_t)h * hs;
+                double *a = ratt + (((size_t)b * NH + h) * T + t) * T, maxv = -INFINITY, sum = 0.0, dot = 0.0;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = qkv + ((size_t)b * T + t2) * 3 * C + C + (size_t)h * hs;
+                    double sc = 0.0;
+                    for (int i = 0; i < hs; i++) sc += (double)q[i] * k[i];
+                    a[t2] = sc * scale;
+                    maxv = a[t2] > maxv ? a[t2] : maxv;
+                }
+                for (int t2 = 0; t2 <= t; t2++) sum += (a[t2] = exp(a[t2] - maxv));
+                for (int t2 = 0; t2 <= t; t2++) a[t2] /= sum;
+                const float *d = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = qkv + ((size_t)b * T + t2) * 3 * C + 2 * C + (size_t)h * hs;
+                    double *dv = rd + ((size_t)b * T + t2) * 3 * C + 2 * C + (size_t)h * hs;
+                    da[t2] = 0.0;
+                    for (int i = 0; i < hs; i++) {
+                        rout[((size_t)b * T + t) * C + (size_t)h * hs + i] += a[t2] * v[i];
+                        da[t2] += (double)d[i] * v[i];
+                        dv[i] += a[t2] * d[i];
+                    }
+                    dot += a[t2] * da[t2];
+                }
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = qkv + ((size_t)b * T + t2) * 3 * C + C + (size_t)h * hs;
+                    double ds = a[t2] * (da[t2] - dot) * scale;
+                    for (int i = 0; i < hs; i++) {
+                        rd[((size_t)b * T + t) * 3 * C + (size_t)h * hs + i] += ds * k[i];
+                        rd[((size_t)b * T + t2) * 3 * C + C + (size_t)h * hs + i] += ds * q[i];
+                    }
+                }
+            }
+    double e_out = worst_scaled(out, rout, n, 1e-5), e_att = worst_scaled(att, ratt, na, 1e-5);
+    double e_d = worst_scaled(dqkv, rd, n3, 1e-5);
+    char name[64];
+    snprintf(name, sizeof(name), "attention B=%d T=%d C=%d NH=%d vs double", B, T, C, NH);
+    CHECK(e_out <= 1 && e_att <= 1 && e_d <= 1, name, "error / (1e-5 (1 + |ref|)): out %.3g, att %.3g, dqkv %.3g",
+          e_out, e_att, e_d);
+    free(qkv), free(dout), free(out), free(att), free(dqkv), free(datt), free(rout), free(ratt), free(rd), free(da);
+}
+
 int main(void) {
     /* shapes: one position and three (the matrix-vector path), five (the
      * smallest tiled one), tiles cut at every edge, k deeper than one chunk */
@@ -256,5 +378,11 @@ int main(void) {
     check_gelu();
     check_crossentropy(1, 3, 7);
     check_crossentropy(2, 3, 50257);
+    check_layernorm(1, 1, 7);
+    check_layernorm(2, 5, 70);
+    check_layernorm(3, 7, 768);
+    check_attention(1, 1, 15, 3);
+    check_attention(2, 17, 15, 3);
+    check_attention(2, 33, 84, 4);
     return check_failures ? 1 : 0;
 }
