@@ -1,0 +1,388 @@
+/*
+ * test_ops: the fast layer ops against plain loops in double precision.
+ *
+ * matmul_forward and matmul_backward are blocked, packed and register-tiled
+ * (and take a matrix-vector path for B*T <= 4); here they meet the textbook
+ * triple loops at awkward shapes: one position, three positions, sizes that
+ * are not multiples of the 8 x 32 tile or the 256-deep k-chunk, and the
+ * 50257-wide vocabulary. Each result must be within a float rounding bound of
+ * the double reference, accumulate where the convention says accumulate,
+ * overwrite where it says write, and be bitwise the same on a second run and
+ * with one thread. GELU and the softmax/cross-entropy pair (which use a
+ * vectorised e^x), layernorm (sums in lanes) and attention are checked the
+ * same way against their formulas in double.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common.h"
+#include "../gpt2.h"
+#include "check.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+static float rand_sym(void) { /* uniform in [-1, 1) */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (float)((rng_state * 2685821657736338717ull) >> 40) / 8388608.0f - 1.0f;
+}
+static float *random_floats(size_t n) {
+    float *p = xmalloc(n * sizeof(float), "test data");
+    for (size_t i = 0; i < n; i++) p[i] = rand_sym();
+    return p;
+}
+static float *copy_floats(const float *src, size_t n) {
+    float *p = xmalloc(n * sizeof(float), "test data");
+    memcpy(p, src, n * sizeof(float));
+    return p;
+}
+
+/* A float sum of K products, however ordered, is within about
+ * (K_chunk + K/K_chunk) * 2^-24 * sum |products| of the exact value; a
+ * dropped or doubled product is off by a whole |product|, ~1/K of the sum. */
+static double sum_tolerance(int K, double abs_sum) {
+    return (256.0 + K / 256.0 + 4.0) * 6e-8 * abs_sum + 1e-30;
+}
+
+/* worst |got - ref| / tol over n entries, where tol[i] scales with the sum
+ * of absolute products behind entry i; > 1 fails. NaN counts as a failure. */
+static double worst_ratio(const float *got, const double *ref, const double *abs_sum, const int *K, size_t n) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs((double)got[i] - ref[i]) / sum_tolerance(K[i], abs_sum[i]);
+        if (!(r <= worst)) worst = isnan(r) ? INFINITY : r;
+    }
+    return worst;
+}
+
+static int same_bits(const float *a, const float *b, size_t n) {
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* sets the OpenMP thread count, returns the previous one */
+static int set_threads(int n) {
+#ifdef _OPENMP
+    int old = omp_get_max_threads();
+    omp_set_num_threads(n);
+    return old;
+#else
+    (void)n;
+    return 1;
+#endif
+}
+
+/* matmul_forward, then matmul_backward, for one (BT, C, OC) against the
+ * plain loops:
+ *   out[bt][o]  = bias[o] + sum_i inp[bt][i] w[o][i]
+ *   dinp[bt][i] = sum_o dout[bt][o] w[o][i]                 (written)
+ *   dw[o][i]   += sum_bt dout[bt][o] inp[bt][i]             (accumulated)
+ *   dbias[o]   += sum_bt dout[bt][o]                        (accumulated) */
+static void check_matmul(int B, int T, int C, int OC, int with_bias) {
+    int BT = B * T;
+    char name[128];
+    snprintf(name, sizeof(name), "matmul BT=%d C=%d OC=%d%s", BT, C, OC, with_bias ? "" : " (no bias)");
+    size_t nx = (size_t)BT * C, nw = (size_t)OC * C, no = (size_t)BT * OC;
+    float *inp = random_floats(nx), *w = random_floats(nw), *bias = with_bias ? random_floats(OC) : NULL;
+    float *dout = random_floats(no), *dw0 = random_floats(nw), *db0 = random_floats(OC);
+    float *out = xmalloc(no * sizeof(float), "out"), *dinp = xmalloc(nx * sizeof(float), "dinp");
+    float *dw = copy_floats(dw0, nw), *db = copy_floats(db0, OC);
+    /* garbage in the written outputs: it must not leak into the results */
+    for (size_t i = 0; i < no; i++) out[i] = 1e30f;
+    for (size_t i = 0; i < nx; i++) dinp[i] = -1e30f;
+
+    matmul_forward(out, inp, w, bias, B, T, C, OC);
+    matmul_backward(dinp, dw, with_bias ? db : NULL, dout, inp, w, B, T, C, OC);
+
+    size_t nmax = no > nw ? no : nw;
+    nmax = nmax > nx ? nmax : nx;
+    double *ref = xmalloc(nmax * sizeof(double), "ref"), *abs_sum = xmalloc(nmax * sizeof(double), "abs");
+    int *K = xmalloc(nmax * sizeof(int), "K");
+
+    for (int bt = 0; bt < BT; bt++)
+        for (int o = 0; o < OC; o++) {
+            double s = bias ? bias[o] : 0.0, a = bias ? fabs(bias[o]) : 0.0;
+            for (int i = 0; i < C; i++) {
+                double p = (double)inp[(size_t)bt * C + i] * w[(size_t)o * C + i];
+                s += p;
+                a += fabs(p);
+            }
+            ref[(size_t)bt * OC + o] = s, abs_sum[(size_t)bt * OC + o] = a, K[(size_t)bt * OC + o] = C + 1;
+        }
+    double fwd = worst_ratio(out, ref, abs_sum, K, no);
+
+    for (int bt = 0; bt < BT; bt++)
+        for (int i = 0; i < C; i++) {
+            double s = 0.0, a = 0.0;
+            for (int o = 0; o < OC; o++) {
+                double p = (double)dout[(size_t)bt * OC + o] * w[(size_t)o * C + i];
+                s += p;
+                a += fabs(p);
+            }
+            ref[(size_t)bt * C + i] = s, abs_sum[(size_t)bt * C + i] = a, K[(size_t)bt * C + i] = OC;
+        }
+    double dx = worst_ratio(dinp, ref, abs_sum, K, nx);
+
+    for (int o = 0; o < OC; o++)
+        for (int i = 0; i < C; i++) {
+            double s = dw0[(size_t)o * C + i], a = fabs(s);
+            for (int bt = 0; bt < BT; bt++) {
+                double p = (double)dout[(size_t)bt * OC + o] * inp[(size_t)bt * C + i];
+                s += p;
+                a += fabs(p);
+            }
+            ref[(size_t)o * C + i] = s, abs_sum[(size_t)o * C + i] = a, K[(size_t)o * C + i] = BT + 1;
+        }
+    double dwr = worst_ratio(dw, ref, abs_sum, K, nw);
+
+    double dbr = 0.0;
+    if (with_bias) {
+        for (int o = 0; o < OC; o++) {
+            double s = db0[o], a = fabs(s);
+            for (int bt = 0; bt < BT; bt++) {
+                s += dout[(size_t)bt * OC + o];
+                a += fabs(dout[(size_t)bt * OC + o]);
+            }
+            ref[o] = s, abs_sum[o] = a, K[o] = BT + 1;
+        }
+        dbr = worst_ratio(db, ref, abs_sum, K, OC);
+    }
+    CHECK(fwd <= 1 && dx <= 1 && dwr <= 1 && dbr <= 1, name,
+          "error / rounding bound: out %.3g, dinp %.3g, dweight %.3g, dbias %.3g (must be <= 1)", fwd, dx, dwr, dbr);
+
+    /* deterministic: a second run, and a run on one thread, give the same bits */
+    float *out2 = xmalloc(no * sizeof(float), "out2"), *dinp2 = xmalloc(nx * sizeof(float), "dinp2");
+    float *dw2 = copy_floats(dw0, nw), *db2 = copy_floats(db0, OC);
+    int same = 1, saved_threads = 1;
+    for (int threads = 0; threads < 2; threads++) {
+        if (threads == 1) saved_threads = set_threads(1);
+        memcpy(dw2, dw0, nw * sizeof(float));
+        memcpy(db2, db0, OC * sizeof(float));
+        matmul_forward(out2, inp, w, bias, B, T, C, OC);
+        matmul_backward(dinp2, dw2, with_bias ? db2 : NULL, dout, inp, w, B, T, C, OC);
+        same &= same_bits(out, out2, no) && same_bits(dinp, dinp2, nx) && same_bits(dw, dw2, nw) &&
+                same_bits(db, db2, OC);
+        if (threads == 1) set_threads(saved_threads);
+    }
+    snprintf(name + strlen(name), sizeof(name) - strlen(name), " deterministic");
+    CHECK(same, name, "a second run or a one-thread run gave different bits");
+
+    free(inp), free(w), free(bias), free(dout), free(dw0), free(db0), free(out), free(dinp), free(dw), free(db);
+    free(out2), free(dinp2), free(dw2), free(db2), free(ref), free(abs_sum), free(K);
+}
+
+#define SQRT_2_OVER_PI 0.79788456080286535588
+
+/* GELU forward and backward against the formula in double, for x across
+ * [-12, 12] (tanh saturates well inside it) plus a few exact points. */
+static void check_gelu(void) {
+    enum { N = 24001 };
+    float *x = xmalloc(N * sizeof(float), "x"), *y = xmalloc(N * sizeof(float), "y");
+    float *d = xmalloc(N * sizeof(float), "d"), *dx = xmalloc(N * sizeof(float), "dx");
+    for (int i = 0; i < N; i++) {
+        x[i] = -12.0f + 24.0f * (float)i / (N - 1);
+        d[i] = 1.0f + 0.5f * rand_sym();
+    }
+    gelu_forward(y, x, N);
+    gelu_backward(dx, x, d, N);
+    double worst_y = 0.0, worst_dx = 0.0;
+    for (int i = 0; i < N; i++) {
+        double v = x[i], u = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v), th = tanh(u);
+        double ry = 0.5 * v * (1.0 + th);
+        double rd = d[i] * (0.5 * (1.0 + th) +
+                            0.5 * v * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v));
+        /* float evaluation of the formula: a few ulps of |x| (the terms are that size) */
+        double ey = fabs(y[i] - ry) / (1e-6 * (fabs(v) + 1e-3)), ed = fabs(dx[i] - rd) / (1e-6 * (fabs(v) + 1.0));
+        if (!(ey <= worst_y)) worst_y = isnan(ey) ? INFINITY : ey;
+        if (!(ed <= worst_dx)) worst_dx = isnan(ed) ? INFINITY : ed;
+    }
+    CHECK(worst_y <= 1 && worst_dx <= 1, "gelu forward and backward vs double",
+          "error / (1e-6 |x|): forward %.3g, backward %.3g", worst_y, worst_dx);
+    free(x), free(y), free(d), free(dx);
+}
+
+/* cross-entropy and its in-place backward against double, for rows with a
+ * wide spread of logits (down to e^-100 relative: the clamp of e^x at -87
+ * must not matter) at V = 7 and V = 50257. */
+static void check_crossentropy(int B, int T, int V) {
+    int BT = B * T;
+    float *logits = xmalloc((size_t)BT * V * sizeof(float), "logits"), *losses = xmalloc(BT * sizeof(float), "l");
+    int *targets = xmalloc(BT * sizeof(int), "targets");
+    for (size_t i = 0; i < (size_t)BT * V; i++) logits[i] = 8.0f * rand_sym() + (i % 97 == 0 ? -100.0f : 0.0f);
+    for (int bt = 0; bt < BT; bt++) targets[bt] = (int)((bt * 7919u) % (unsigned)V);
+    float *dl = copy_floats(logits, (size_t)BT * V);
+    crossentropy_forward(losses, logits, targets, B, T, V);
+    crossentropy_backward(dl, targets, B, T, V);
+    double worst_loss = 0.0, worst_grad = 0.0;
+    for (int bt = 0; bt < BT; bt++) {
+        const float *l = logits + (size_t)bt * V;
+        double maxv = l[0], sum = 0.0;
+        for (int i = 0; i < V; i++) maxv = l[i] > maxv ? l[i] : maxv;
+        for (int i = 0; i < V; i++) sum += exp(l[i] - maxv);
+        double loss = log(sum) + maxv - l[targets[bt]];
+        double e = fabs(losses[bt] - loss) / (1e-6 * (1.0 + fabs(loss)));
+        if (!(e <= worst_loss)) worst_loss = isnan(e) ? INFINITY : e;
+        for (int i = 0; i < V; i++) {
+            double g = (exp(l[i] - maxv) / sum - (i == targets[bt])) / BT;
+            /* relative to the gradient's scale 1/BT: float rounding ~1e-7 */
+            double eg = fabs(dl[(size_t)bt * V + i] - g) * BT / 1e-6;
+            if (!(eg <= worst_grad)) worst_grad = isnan(eg) ? INFINITY : eg;
+        }
+    }
+    char name[64];
+    snprintf(name, sizeof(name), "crossentropy forward and backward vs double, V=%d", V);
+    CHECK(worst_loss <= 1 && worst_grad <= 1, name, "error / 1e-6: loss %.3g, dlogits %.3g", worst_loss,
+          worst_grad);
+    free(logits), free(losses), free(targets), free(dl);
+}
+
+/* worst |got - ref| / (tol * (1 + |ref|)) over n entries; > 1 fails */
+static double worst_scaled(const float *got, const double *ref, size_t n, double tol) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs((double)got[i] - ref[i]) / (tol * (1.0 + fabs(ref[i])));
+        if (!(r <= worst)) worst = isnan(r) ? INFINITY : r;
+    }
+    return worst;
+}
+
+/* layernorm forward and backward against double, for C below, at and above
+ * the 16-lane sums and the 64-channel blocks of the parameter gradients:
+ *   out = (x - mean) * rstd * w + b,  rstd = 1 / sqrt(var + 1e-5)
+ *   dx += rstd * (g - mean(g) - xhat * mean(g * xhat)),  g = dout * w
+ *   dw += sum over positions of dout * xhat,  db += sum of dout */
+static void check_layernorm(int B, int T, int C) {
+    int BT = B * T;
+    size_t n = (size_t)BT * C;
+    float *x = random_floats(n), *w = random_floats(C), *bias = random_floats(C), *dout = random_floats(n);
+    float *dx = random_floats(n), *dw = random_floats(C), *db = random_floats(C);
+    double *rdx = xmalloc(n * sizeof(double), "ref"), *rout = xmalloc(n * sizeof(double), "ref");
+    double *rdw = xmalloc(C * sizeof(double), "ref"), *rdb = xmalloc(C * sizeof(double), "ref");
+    for (size_t i = 0; i < n; i++) x[i] = 3.0f * x[i] + 0.5f; /* an offset the mean must remove */
+    for (size_t i = 0; i < n; i++) rdx[i] = dx[i];
+    for (int i = 0; i < C; i++) rdw[i] = dw[i], rdb[i] = db[i];
+    float *out = xmalloc(n * sizeof(float), "out"), *mean = xmalloc(BT * sizeof(float), "mean");
+    float *rstd = xmalloc(BT * sizeof(float), "rstd");
+    layernorm_forward(out, mean, rstd, x, w, bias, B, T, C);
+    layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, B, T, C);
+    for (int bt = 0; bt < BT; bt++) {
+        const float *xr = x + (size_t)bt * C, *d = dout + (size_t)bt * C;
+        double m = 0.0, v = 0.0, gm = 0.0, gxm = 0.0;
+        for (int i = 0; i < C; i++) m += xr[i];
+        m /= C;
+        for (int i = 0; i < C; i++) v += (xr[i] - m) * (xr[i] - m);
+        double s = 1.0 / sqrt(v / C + 1e-5);
+        for (int i = 0; i < C; i++) {
+            double xhat = (xr[i] - m) * s, g = (double)d[i] * w[i];
+            rout[(size_t)bt * C + i] = xhat * w[i] + bias[i];
+            gm += g / C;
+            gxm += g * xhat / C;
+            rdw[i] += d[i] * xhat;
+            rdb[i] += d[i];
+        }
+        for (int i = 0; i < C; i++) {
+            double xhat = (xr[i] - m) * s;
+            rdx[(size_t)bt * C + i] += s * ((double)d[i] * w[i] - gm - xhat * gxm);
+        }
+    }
+    double e_out = worst_scaled(out, rout, n, 1e-5), e_dx = worst_scaled(dx, rdx, n, 1e-5);
+    double e_dw = worst_scaled(dw, rdw, C, 1e-5), e_db = worst_scaled(db, rdb, C, 1e-5);
+    char name[64];
+    snprintf(name, sizeof(name), "layernorm BT=%d C=%d vs double", BT, C);
+    CHECK(e_out <= 1 && e_dx <= 1 && e_dw <= 1 && e_db <= 1, name,
+          "error / (1e-5 (1 + |ref|)): out %.3g, dinp %.3g, dweight %.3g, dbias %.3g", e_out, e_dx, e_dw, e_db);
+    free(x), free(w), free(bias), free(dout), free(dx), free(dw), free(db), free(out), free(mean), free(rstd);
+    free(rdx), free(rout), free(rdw), free(rdb);
+}
+
+/* attention forward and backward against double, from the formulas in
+ * gpt2.c: per (b, h), query t and key t2 <= t,
+ *   att = softmax_t2(q[t] . k[t2] / sqrt(hs)),  out[t] = sum_t2 att v[t2]
+ *   datt = dout[t] . v[t2],  dv[t2] += att dout[t]
+ *   ds = att (datt - sum_j att[j] datt[j]),  dq[t] += ds k[t2] / sqrt(hs),
+ *   dk[t2] += ds q[t] / sqrt(hs) */
+static void check_attention(int B, int T, int C, int NH) {
+    int hs = C / NH;
+    size_t n3 = (size_t)B * T * 3 * C, n = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    float *qkv = random_floats(n3), *dout = random_floats(n);
+    for (size_t i = 0; i < n3; i++) qkv[i] *= 2.0f; /* scores spread enough to make softmax uneven */
+    float *out = xmalloc(n * sizeof(float), "out"), *att = xmalloc(na * sizeof(float), "att");
+    float *dqkv = xmalloc(n3 * sizeof(float), "dqkv"), *datt = xmalloc(na * sizeof(float), "datt");
+    attention_forward(out, att, qkv, B, T, C, NH);
+    attention_backward(dqkv, datt, dout, qkv, att, B, T, C, NH);
+    double *rout = xcalloc(n, sizeof(double), "ref"), *ratt = xcalloc(na, sizeof(double), "ref");
+    double *rd = xcalloc(n3, sizeof(double), "ref"), *da = xmalloc(T * sizeof(double), "da");
+    double scale = 1.0 / sqrt((double)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = qkv + ((size_t)b * T + t) * 3 * C + (size_t)h * hs;
+                double *a = ratt + (((size_t)b * NH + h) * T + t) * T, maxv = -INFINITY, sum = 0.0, dot = 0.0;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = qkv + ((size_t)b * T + t2) * 3 * C + C + (size_t)h * hs;
+                    double sc = 0.0;
+                    for (int i = 0; i < hs; i++) sc += (double)q[i] * k[i];
+                    a[t2] = sc * scale;
+                    maxv = a[t2] > maxv ? a[t2] : maxv;
+                }
+                for (int t2 = 0; t2 <= t; t2++) sum += (a[t2] = exp(a[t2] - maxv));
+                for (int t2 = 0; t2 <= t; t2++) a[t2] /= sum;
+                const float *d = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = qkv + ((size_t)b * T + t2) * 3 * C + 2 * C + (size_t)h * hs;
+                    double *dv = rd + ((size_t)b * T + t2) * 3 * C + 2 * C + (size_t)h * hs;
+                    da[t2] = 0.0;
+                    for (int i = 0; i < hs; i++) {
+                        rout[((size_t)b * T + t) * C + (size_t)h * hs + i] += a[t2] * v[i];
+                        da[t2] += (double)d[i] * v[i];
+                        dv[i] += a[t2] * d[i];
+                    }
+                    dot += a[t2] * da[t2];
+                }
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = qkv + ((size_t)b * T + t2) * 3 * C + C + (size_t)h * hs;
+                    double ds = a[t2] * (da[t2] - dot) * scale;
+                    for (int i = 0; i < hs; i++) {
+                        rd[((size_t)b * T + t) * 3 * C + (size_t)h * hs + i] += ds * k[i];
+                        rd[((size_t)b * T + t2) * 3 * C + C + (size_t)h * hs + i] += ds * q[i];
+                    }
+                }
+            }
+    double e_out = worst_scaled(out, rout, n, 1e-5), e_att = worst_scaled(att, ratt, na, 1e-5);
+    double e_d = worst_scaled(dqkv, rd, n3, 1e-5);
+    char name[64];
+    snprintf(name, sizeof(name), "attention B=%d T=%d C=%d NH=%d vs double", B, T, C, NH);
+    CHECK(e_out <= 1 && e_att <= 1 && e_d <= 1, name, "error / (1e-5 (1 + |ref|)): out %.3g, att %.3g, dqkv %.3g",
+          e_out, e_att, e_d);
+    free(qkv), free(dout), free(out), free(att), free(dqkv), free(datt), free(rout), free(ratt), free(rd), free(da);
+}
+
+int main(void) {
+    /* shapes: one position and three (the matrix-vector path), five (the
+     * smallest tiled one), tiles cut at every edge, k deeper than one chunk */
+    check_matmul(1, 1, 7, 5, 1);
+    check_matmul(1, 3, 7, 5, 1);
+    check_matmul(1, 1, 768, 50257, 0);
+    check_matmul(1, 3, 7, 50257, 0);
+    check_matmul(1, 5, 7, 5, 1);
+    check_matmul(3, 13, 37, 45, 1);
+    check_matmul(2, 33, 300, 70, 1);
+    check_matmul(1, 9, 520, 33, 0);
+    check_matmul(4, 16, 64, 257, 1);
+    check_matmul(1, 19, 7, 50257, 0);
+    check_gelu();
+    check_crossentropy(1, 3, 7);
+    check_crossentropy(2, 3, 50257);
+    check_layernorm(1, 1, 7);
+    check_layernorm(2, 5, 70);
+    check_layernorm(3, 7, 768);
+    check_attention(1, 1, 15, 3);
+    check_attention(2, 17, 15, 3);
+    check_attention(2, 33, 84, 4);
+    return check_failures ? 1 : 0;
+}

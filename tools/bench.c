@@ -1,0 +1,314 @@
+/*
+ * bench: how fast the CPU model trains and generates, and how much memory it
+ * needs. Random weights, so nothing is downloaded or read.
+ *
+ *   ./bench [--steps N]      (make bench; OMP_NUM_THREADS sets the threads)
+ *
+ * For GPT-2 124M (maxT 1024, V 50257, L 12, NH 12, C 768) at B=4, T=64:
+ * the median train step (forward + zero_grad + backward + AdamW) and forward
+ * alone over N steps after a warm-up, the achieved GFLOP/s (6 x parameters x
+ * B x T per train step: 2 for the forward products, 4 for the two backward
+ * ones; 2 x parameters x B x T per forward), a per-op table of where the step
+ * goes, the peak resident memory of training, and the one-token costs of
+ * generation. Then the step figures for the `make demo` model. The last line
+ * is machine readable:
+ *   bench: train_step_ms=X fwd_ms=Y train_gflops=Z gen_ms_per_token=W peak_rss_mb=M threads=N
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "common.h"
+#include "gpt2.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The model `make demo` trains, and its batch: the one place to change them. */
+static const GPT2Config DEMO_CONFIG = {.maxT = 128, .V = 50257, .Vp = 50304, .L = 4, .NH = 4, .C = 128};
+enum { DEMO_B = 8, DEMO_T = 64 }; /* keep in step with tools/demo.sh */
+
+static const GPT2Config GPT2_124M = {.maxT = 1024, .V = 50257, .Vp = 50304, .L = 12, .NH = 12, .C = 768};
+enum { BENCH_B = 4, BENCH_T = 64 };
+
+enum { GEN_PROMPT = 16, GEN_NEW = 128 }; /* generation: B=1, a 16-token prompt, 128 new tokens */
+enum { OP_REPS = 5 };                   /* each op in the per-op table: the fastest of 5 calls */
+
+/* a fixed random stream, so every run benches the same numbers */
+static Rng rng = {0x9E3779B97F4A7C15ull};
+static uint32_t rand_u32(void) { return rng_u32(&rng); }
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double peak_rss_mb(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) die("getrusage failed");
+    return (double)u.ru_maxrss / 1024.0; /* Linux reports kilobytes */
+}
+
+typedef struct {
+    double step_ms, fwd_ms, step_gflops, fwd_gflops;
+    double step_min_ms, step_max_ms; /* the spread: on a shared machine, other jobs show here */
+} StepTimes;
+
+/* One warm-up step, then `steps` timed train steps and `steps` forwards. */
+static StepTimes time_steps(GPT2 *m, const int *x, const int *y, int B, int T, int steps) {
+    AdamWConfig opt = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f};
+    double *t = xmalloc((size_t)steps * sizeof(double), "timings");
+    for (int s = 0; s <= steps; s++) {
+        double t0 = now_seconds();
+        gpt2_forward(m, x, y, B, T);
+        gpt2_zero_grad(m);
+        gpt2_backward(m);
+        gpt2_update(m, &opt, s + 1);
+        if (s > 0) t[s - 1] = (now_seconds() - t0) * 1e3;
+    }
+    StepTimes r;
+    r.step_ms = median(t, steps); /* sorts t */
+    r.step_min_ms = t[0];
+    r.step_max_ms = t[steps - 1];
+    for (int s = 0; s < steps; s++) {
+        double t0 = now_seconds();
+        gpt2_forward(m, x, y, B, T);
+        t[s] = (now_seconds() - t0) * 1e3;
+    }
+    r.fwd_ms = median(t, steps);
+    double flops_fwd = 2.0 * (double)m->num_parameters * B * T;
+    r.step_gflops = 3.0 * flops_fwd / (r.step_ms * 1e6);
+    r.fwd_gflops = flops_fwd / (r.fwd_ms * 1e6);
+    free(t);
+    return r;
+}
+
+/* ---- where the time goes: every op once at the model's shapes ---- */
+
+#define TIME_OP(dst, stmt)                                                    \
+    do {                                                                      \
+        double best_ = 1e30;                                                  \
+        for (int r_ = 0; r_ < OP_REPS; r_++) {                                \
+            double t0_ = now_seconds();                                       \
+            stmt;                                                             \
+            double t_ = now_seconds() - t0_;                                  \
+            if (t_ < best_) best_ = t_;                                       \
+        }                                                                     \
+        dst = best_ * 1e3;                                                    \
+    } while (0)
+
+typedef struct {
+    const char *name;
+    double ms;    /* per train step: one call's time times the calls per step */
+    double flops; /* per train step, 0 where not counted */
+} OpRow;
+
+/* Calls each op on layer 0's buffers and scales by how often a train step
+ * calls it. Run after time_steps: it overwrites activations and gradients. */
+static int profile_ops(GPT2 *m, int B, int T, OpRow *rows) {
+    const GPT2Config *c = &m->config;
+    int C = c->C, NH = c->NH, L = c->L, V = c->V;
+    size_t BT = (size_t)B * T, BTC = BT * C;
+    ParameterTensors p = m->params, g = m->grads;
+    ActivationTensors a = m->acts;
+    BackwardScratch s = m->scratch;
+    AdamWConfig opt = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f};
+    struct {
+        const char *name;
+        int in, out;
+        const float *w, *bias;
+        float *dw, *dbias, *x, *y, *dx, *dy;
+    } mm[5] = {
+        {"qkv", C, 3 * C, p.qkvw, p.qkvb, g.qkvw, g.qkvb, a.ln1, a.qkv, s.dln, s.dqkv},
+        {"attproj", C, C, p.attprojw, p.attprojb, g.attprojw, g.attprojb, a.atty, a.attproj, s.datty, s.dresidual},
+        {"fc", C, 4 * C, p.fcw, p.fcb, g.fcw, g.fcb, a.ln2, a.fch, s.dln, s.dfch},
+        {"fcproj", 4 * C, C, p.fcprojw, p.fcprojb, g.fcprojw, g.fcprojb, a.fch_gelu, a.fcproj, s.dfch_gelu,
+         s.dresidual},
+        {"logits", C, V, p.wte, NULL, g.wte, NULL, a.lnf, a.logits, s.dln, a.logits},
+    };
+    static char names[10][40];
+    int n = 0;
+    double ms;
+    for (int i = 0; i < 5; i++) {
+        int calls = i == 4 ? 1 : L;
+        double flops = 2.0 * BT * mm[i].in * mm[i].out * calls;
+        TIME_OP(ms, matmul_forward(mm[i].y, mm[i].x, mm[i].w, mm[i].bias, B, T, mm[i].in, mm[i].out));
+        snprintf(names[2 * i], sizeof(names[0]), "matmul_forward %s", mm[i].name);
+        rows[n++] = (OpRow){names[2 * i], ms * calls, flops};
+        TIME_OP(ms, matmul_backward(mm[i].dx, mm[i].dw, mm[i].dbias, mm[i].dy, mm[i].x, mm[i].w, B, T, mm[i].in,
+                                    mm[i].out));
+        snprintf(names[2 * i + 1], sizeof(names[0]), "matmul_backward %s", mm[i].name);
+        rows[n++] = (OpRow){names[2 * i + 1], ms * calls, 2 * flops};
+    }
+    TIME_OP(ms, attention_forward(a.atty, a.att, a.qkv, B, T, C, NH));
+    rows[n++] = (OpRow){"attention_forward", ms * L, 0};
+    TIME_OP(ms, attention_backward(s.dqkv, s.datt, s.datty, a.qkv, a.att, B, T, C, NH));
+    rows[n++] = (OpRow){"attention_backward", ms * L, 0};
+    TIME_OP(ms, layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p.ln1w, p.ln1b, B, T, C));
+    rows[n++] = (OpRow){"layernorm_forward", ms * (2 * L + 1), 0};
+    TIME_OP(ms, layernorm_backward(s.dresidual, g.ln1w, g.ln1b, s.dln, a.encoded, p.ln1w, a.ln1_mean, a.ln1_rstd,
+                                   B, T, C));
+    rows[n++] = (OpRow){"layernorm_backward", ms * (2 * L + 1), 0};
+    TIME_OP(ms, gelu_forward(a.fch_gelu, a.fch, 4 * BTC));
+    rows[n++] = (OpRow){"gelu_forward", ms * L, 0};
+    TIME_OP(ms, gelu_backward(s.dfch, a.fch, s.dfch_gelu, 4 * BTC));
+    rows[n++] = (OpRow){"gelu_backward", ms * L, 0};
+    TIME_OP(ms, residual_forward(a.residual2, a.encoded, a.attproj, BTC));
+    rows[n++] = (OpRow){"residual_forward", ms * 2 * L, 0};
+    TIME_OP(ms, encoder_forward(a.encoded, m->inputs, p.wte, p.wpe, B, T, C));
+    rows[n++] = (OpRow){"encoder_forward", ms, 0};
+    TIME_OP(ms, encoder_backward(g.wte, g.wpe, s.dresidual, m->inputs, B, T, C));
+    rows[n++] = (OpRow){"encoder_backward", ms, 0};
+    TIME_OP(ms, crossentropy_forward(a.losses, a.logits, m->targets, B, T, V));
+    rows[n++] = (OpRow){"crossentropy_forward", ms, 0};
+    TIME_OP(ms, crossentropy_backward(a.logits, m->targets, B, T, V));
+    rows[n++] = (OpRow){"crossentropy_backward", ms, 0};
+    TIME_OP(ms, gpt2_zero_grad(m));
+    rows[n++] = (OpRow){"zero_grad", ms, 0};
+    TIME_OP(ms, gpt2_update(m, &opt, 100));
+    rows[n++] = (OpRow){"adamw (gpt2_update)", ms, 0};
+    return n;
+}
+
+static void print_profile(const OpRow *rows, int n, double step_ms, size_t num_parameters) {
+    double total = 0.0;
+    printf("\n| op (124M, B=%d, T=%d, per train step) | ms | %% of step | GFLOP/s |\n", BENCH_B, BENCH_T);
+    printf("|---|---:|---:|---:|\n");
+    for (int i = 0; i < n; i++) {
+        total += rows[i].ms;
+        if (rows[i].flops > 0)
+            printf("| %s | %.1f | %.1f | %.0f |\n", rows[i].name, rows[i].ms, 100.0 * rows[i].ms / step_ms,
+                   rows[i].flops / (rows[i].ms * 1e6));
+        else
+            printf("| %s | %.1f | %.1f | |\n", rows[i].name, rows[i].ms, 100.0 * rows[i].ms / step_ms);
+    }
+    /* AdamW reads params, grads, m, v and writes params, m, v: 28 bytes a parameter */
+    double adamw_ms = rows[n - 1].ms;
+    printf("| sum of the ops | %.1f | %.1f | |\n", total, 100.0 * total / step_ms);
+    printf("(AdamW moves 28 bytes per parameter: %.1f GB/s)\n\n", 28.0 * num_parameters / (adamw_ms * 1e6));
+}
+
+/* ---- generation ---- */
+
+/* Every matmul of one generated token, B=T=1 through matmul_forward: the
+ * four of each layer and the logits. Each weight is used once, so this is
+ * the memory-bound floor of generation. Median over 10 tokens. */
+static double time_matvec(GPT2 *m) {
+    const GPT2Config *c = &m->config;
+    int C = c->C;
+    size_t lC = (size_t)C;
+    ParameterTensors p = m->params;
+    float *x = m->acts.fch_gelu, *out = m->acts.logits; /* >= 4C and >= V floats */
+    for (int i = 0; i < 4 * C; i++) x[i] = rng_uniform(&rng) - 0.5f;
+    double t[10];
+    for (int r = -1; r < 10; r++) {
+        double t0 = now_seconds();
+        for (int l = 0; l < c->L; l++) {
+            matmul_forward(out, x, p.qkvw + 3 * l * lC * C, p.qkvb + 3 * l * lC, 1, 1, C, 3 * C);
+            matmul_forward(out, x, p.attprojw + l * lC * C, p.attprojb + l * lC, 1, 1, C, C);
+            matmul_forward(out, x, p.fcw + 4 * l * lC * C, p.fcb + 4 * l * lC, 1, 1, C, 4 * C);
+            matmul_forward(out, x, p.fcprojw + 4 * l * lC * C, p.fcprojb + l * lC, 1, 1, 4 * C, C);
+        }
+        matmul_forward(out, x, p.wte, NULL, 1, 1, C, c->V);
+        if (r >= 0) t[r] = (now_seconds() - t0) * 1e3;
+    }
+    return median(t, 10);
+}
+
+/* Greedy generation with the KV cache: a 16-token prompt, then 128 new
+ * tokens, each one forward step at B=1. Returns ms per new token. */
+static double time_generation(GPT2 *m) {
+    gpt2_kv_alloc(m);
+    int token = 50256; /* <|endoftext|> */
+    const float *logits = NULL;
+    for (int pos = 0; pos < GEN_PROMPT; pos++) {
+        token = (int)(rand_u32() % (uint32_t)m->config.V);
+        logits = gpt2_forward_step(m, token, pos);
+    }
+    double t0 = now_seconds();
+    for (int pos = GEN_PROMPT; pos < GEN_PROMPT + GEN_NEW; pos++) {
+        int best = 0;
+        for (int v = 1; v < m->config.V; v++)
+            if (logits[v] > logits[best]) best = v;
+        logits = gpt2_forward_step(m, best, pos);
+    }
+    return (now_seconds() - t0) * 1e3 / GEN_NEW;
+}
+
+/* ---- main ---- */
+
+static GPT2 *make_model(const GPT2Config *c, int B, int T, int **x, int **y) {
+    GPT2 *m = xmalloc(sizeof(GPT2), "model");
+    gpt2_init_random(m, c, 1337);
+    gpt2_alloc(m, B, T);
+    *x = xmalloc((size_t)B * T * sizeof(int), "inputs");
+    *y = xmalloc((size_t)B * T * sizeof(int), "targets");
+    for (int i = 0; i < B * T; i++) {
+        (*x)[i] = (int)(rand_u32() % (uint32_t)c->V);
+        (*y)[i] = (int)(rand_u32() % (uint32_t)c->V);
+    }
+    return m;
+}
+
+static void free_model(GPT2 *m, int *x, int *y) {
+    gpt2_free(m);
+    free(m);
+    free(x);
+    free(y);
+}
+
+int main(int argc, char **argv) {
+    int steps = 5;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = (int)parse_long(argv[++i], "--steps", 1, 1000);
+        else die_usage("usage: bench [--steps N]   (timed steps after one warm-up, default 5)");
+    }
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    printf("bench: %d threads, median of %d steps after 1 warm-up\n", threads, steps);
+
+    int *x, *y;
+    GPT2 *m = make_model(&GPT2_124M, BENCH_B, BENCH_T, &x, &y);
+    printf("GPT-2 124M: %zu parameters, B=%d T=%d\n", m->num_parameters, BENCH_B, BENCH_T);
+    StepTimes big = time_steps(m, x, y, BENCH_B, BENCH_T, steps);
+    double rss = peak_rss_mb(); /* params, grads, AdamW m and v, activations */
+    printf("train step %.1f ms (%.1f GFLOP/s; steps ranged %.1f..%.1f ms), forward %.1f ms (%.1f GFLOP/s), "
+           "peak RSS %.0f MB\n",
+           big.step_ms, big.step_gflops, big.step_min_ms, big.step_max_ms, big.fwd_ms, big.fwd_gflops, rss);
+
+    OpRow rows[32];
+    int nrows = profile_ops(m, BENCH_B, BENCH_T, rows);
+    print_profile(rows, nrows, big.step_ms, m->num_parameters);
+
+    double matvec_ms = time_matvec(m);
+    printf("one token's matmuls at B=T=1 (all layers + logits): %.1f ms (%.1f GB/s of weights)\n", matvec_ms,
+           4.0 * (double)(m->num_parameters - m->param_sizes[1]) / (matvec_ms * 1e6));
+    char gen[32] = "NA";
+    snprintf(gen, sizeof(gen), "%.1f", time_generation(m));
+    printf("generation with the KV cache: %s ms per token (B=1, %d-token prompt, %d new)\n", gen, GEN_PROMPT,
+           GEN_NEW);
+    free_model(m, x, y);
+
+    m = make_model(&DEMO_CONFIG, DEMO_B, DEMO_T, &x, &y);
+    printf("\ndemo model (L=%d NH=%d C=%d maxT=%d V=%d): %zu parameters, B=%d T=%d\n", DEMO_CONFIG.L,
+           DEMO_CONFIG.NH, DEMO_CONFIG.C, DEMO_CONFIG.maxT, DEMO_CONFIG.V, m->num_parameters, DEMO_B, DEMO_T);
+    StepTimes demo = time_steps(m, x, y, DEMO_B, DEMO_T, steps);
+    printf("train step %.1f ms (%.1f GFLOP/s; steps ranged %.1f..%.1f ms), forward %.1f ms (%.1f GFLOP/s)\n",
+           demo.step_ms, demo.step_gflops, demo.step_min_ms, demo.step_max_ms, demo.fwd_ms, demo.fwd_gflops);
+    free_model(m, x, y);
+
+    printf("bench-demo: train_step_ms=%.1f fwd_ms=%.1f train_gflops=%.1f\n", demo.step_ms, demo.fwd_ms,
+           demo.step_gflops);
+    printf("bench: matvec_ms_per_token=%.1f\n", matvec_ms);
+    printf("bench: train_step_ms=%.1f fwd_ms=%.1f train_gflops=%.1f gen_ms_per_token=%s peak_rss_mb=%.0f threads=%d\n",
+           big.step_ms, big.fwd_ms, big.step_gflops, gen, rss, threads);
+    return 0;
+}
