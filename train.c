@@ -888,6 +888,7 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
            "per epoch | %d steps\n",
            mc->L, mc->NH, mc->C, mc->maxT, mc->V, host->num_parameters / 1e6, c->B, c->T, c->grad_accum,
            train_dl->total_batches, c->steps);
+    fflush(stdout); /* shown at once, even through a pipe */
     return has_val;
 }
 
