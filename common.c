@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,11 +103,13 @@ void xfclose(FILE *f, const char *path) {
 }
 
 size_t file_size(FILE *f, const char *path) {
-    long here = ftell(f);
-    if (here < 0 || fseek(f, 0, SEEK_END) != 0) die("%s: cannot seek: %s", path, strerror(errno));
-    long end = ftell(f);
-    if (end < 0 || fseek(f, here, SEEK_SET) != 0) die("%s: cannot seek: %s", path, strerror(errno));
-    return (size_t)end;
+    /* fstat rather than seeking to the end: a directory opens fine and seeks
+     * to a nonsense size, and a pipe cannot be sized at all */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) die("%s: cannot stat: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) die("%s: is a directory, not a file", path);
+    if (!S_ISREG(st.st_mode)) die("%s: not a regular file (a pipe or device cannot be sized)", path);
+    return (size_t)st.st_size;
 }
 
 char *read_whole_file(const char *path, size_t *len) {
