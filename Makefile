@@ -38,7 +38,7 @@ SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_tab
 # Helper programs the shell tests call (not tests themselves).
 TEST_HELPERS = $(BUILD)/make_safetensors
 
-.PHONY: all demo test test-sanitize clean vocab unicode-table fuzz bench-tokenizer
+.PHONY: all demo test test-sanitize valgrind clean vocab unicode-table fuzz bench-tokenizer
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -119,8 +119,16 @@ demo: all vocab
 test: all $(C_TESTS) $(TEST_HELPERS)
 	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) bash test/run.sh $(C_TESTS) $(SH_TESTS)
 
+# The whole suite again, built with AddressSanitizer + UBSan (build/san).
 test-sanitize:
 	$(MAKE) SAN=1 test
+
+# A short training run, a resume and a generation under valgrind (test/valgrind.sh),
+# built without OpenMP and without -march=native (valgrind cannot decode AVX-512).
+# About a minute, so it is its own target, which CI runs.
+valgrind:
+	$(MAKE) NO_OMP=1 OPT=-O2 BUILD=build/valgrind BIN=build/valgrind build/valgrind/train build/valgrind/generate
+	@BIN=build/valgrind SHARED=$(SHARED) bash test/run.sh test/valgrind.sh
 
 clean:
 	rm -rf build $(PROGRAMS)
