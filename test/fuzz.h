@@ -33,7 +33,9 @@ _Noreturn void fuzz_exit(int status);
  * left is released). */
 int fuzz_run(void (*fn)(void *), void *arg);
 
-/* Writes data[0..n) to `path` (the loaders read files by name). */
+/* The loaders read files by name: fuzz_temp_dir() is a fresh folder for the
+ * input files (deleted with its files at exit), fuzz_write_file fills one. */
+const char *fuzz_temp_dir(void);
 void fuzz_write_file(const char *path, const void *data, size_t n);
 
 #define malloc(n) fuzz_malloc(n)

@@ -4,12 +4,10 @@
  * fuzz_run catches, see test/fuzz.h); a good one must load, and if it is
  * small, run a forward pass on a few tokens. Seeds: test/corpus/checkpoint.
  */
-#include <unistd.h>
-
 #include "common.h"
 #include "gpt2.h"
 
-static char path[64];
+static char path[128];
 
 static void load_and_run(void *arg) {
     (void)arg;
@@ -26,7 +24,7 @@ static void load_and_run(void *arg) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/gpt2c_fuzz_checkpoint_%d.bin", (int)getpid());
+    if (!path[0]) snprintf(path, sizeof path, "%s/checkpoint.bin", fuzz_temp_dir());
     fuzz_write_file(path, data, size);
     fuzz_run(load_and_run, NULL);
     return 0;

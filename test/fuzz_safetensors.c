@@ -9,9 +9,7 @@
 #define IMPORT_HF_NO_MAIN
 #include "../tools/import_hf.c"
 
-#include <unistd.h>
-
-static char path[64];
+static char path[128];
 
 static void import(void *arg) {
     (void)arg;
@@ -34,7 +32,7 @@ static void import(void *arg) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/gpt2c_fuzz_safetensors_%d.bin", (int)getpid());
+    if (!path[0]) snprintf(path, sizeof path, "%s/model.safetensors", fuzz_temp_dir());
     fuzz_write_file(path, data, size);
     fuzz_run(import, NULL);
     return 0;

@@ -5,12 +5,10 @@
  * cleanly on a bad one (fuzz_run catches that, see test/fuzz.h), or serve
  * batches from a good one, across the end of an epoch. Seeds: test/corpus/shard.
  */
-#include <unistd.h>
-
 #include "common.h"
 #include "train.h"
 
-static char path[64];
+static char path[128];
 
 static void load_batches(void *arg) {
     (void)arg;
@@ -25,7 +23,7 @@ static void load_batches(void *arg) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/gpt2c_fuzz_shard_%d.bin", (int)getpid());
+    if (!path[0]) snprintf(path, sizeof path, "%s/shard.bin", fuzz_temp_dir());
     fuzz_write_file(path, data, size);
     fuzz_run(load_batches, NULL);
     return 0;

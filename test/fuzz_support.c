@@ -1,9 +1,11 @@
 /* fuzz_support.c: the registry and the jump behind test/fuzz.h. */
 #include "fuzz.h"
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 /* this file implements the hooks with the real functions */
 #undef malloc
@@ -135,4 +137,31 @@ void fuzz_write_file(const char *path, const void *data, size_t n) {
         perror(path);
         abort();
     }
+}
+
+static char temp_dir[64];
+
+static void remove_temp_dir(void) {
+    DIR *d = opendir(temp_dir);
+    if (!d) return;
+    char path[512];
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", temp_dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(temp_dir);
+}
+
+const char *fuzz_temp_dir(void) {
+    if (!temp_dir[0]) {
+        strcpy(temp_dir, "/tmp/gpt2c_fuzz_XXXXXX");
+        if (!mkdtemp(temp_dir)) {
+            perror("mkdtemp");
+            abort();
+        }
+        atexit(remove_temp_dir);
+    }
+    return temp_dir;
 }

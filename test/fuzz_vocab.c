@@ -7,8 +7,6 @@
  * character through encode and decode. Seeds: test/corpus/vocab.
  */
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "tokenizer.h"
 
@@ -45,8 +43,7 @@ static void load_bin(void *arg) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/gpt2c_fuzz_vocab_%d", (int)getpid());
-        mkdir(dir, 0700);
+        snprintf(dir, sizeof dir, "%s", fuzz_temp_dir());
         snprintf(json_path, sizeof json_path, "%s/encoder.json", dir);
         snprintf(bpe_path, sizeof bpe_path, "%s/vocab.bpe", dir);
         snprintf(bin_path, sizeof bin_path, "%s/tokenizer.bin", dir);
