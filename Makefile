@@ -45,11 +45,11 @@ PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
            $(BUILD)/test_ops
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
-           test/test_train.sh test/test_cuda.sh
+           test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh
 # Helper programs the shell tests call (not tests themselves).
 TEST_HELPERS = $(BUILD)/make_safetensors
 
-.PHONY: all demo test test-sanitize clean cuda FORCE vocab unicode-table fuzz-tokenizer bench-tokenizer bench
+.PHONY: all demo test test-sanitize valgrind clean cuda FORCE vocab unicode-table fuzz bench-tokenizer bench
 .SECONDARY:
 # bench.o is compiled with every build so its warnings show up in CI too
 all: $(PROGRAMS) $(BUILD)/tools/bench.o
@@ -97,14 +97,30 @@ unicode-table: $(BUILD)/gen_unicode
 	$(BUILD)/gen_unicode $(UCD_DIR) tokenizer_unicode.h
 bench-tokenizer: $(BUILD)/bench_tokenizer vocab
 	$(BUILD)/bench_tokenizer $(VOCAB_DIR) $(SHARED)/data/tinyshakespeare.txt
-# libFuzzer needs clang. New inputs go to build/fuzz-corpus; the seeds stay as committed.
-FUZZ_TIME ?= 30
-$(BUILD)/fuzz_tokenizer: test/fuzz_tokenizer.c tokenizer.c common.c $(wildcard *.h)
-	@mkdir -p $(BUILD)
-	clang -std=c11 -g -O1 -I. -fsanitize=fuzzer,address,undefined test/fuzz_tokenizer.c tokenizer.c common.c -o $@ -lm
-fuzz-tokenizer: $(BUILD)/fuzz_tokenizer vocab
-	@mkdir -p $(BUILD)/fuzz-corpus
-	GPT2_VOCAB_DIR=$(VOCAB_DIR) $(BUILD)/fuzz_tokenizer -max_total_time=$(FUZZ_TIME) $(BUILD)/fuzz-corpus test/corpus/tokenizer
+# libFuzzer targets (clang): test/fuzz_<name>.c for the tokenizer's encode,
+# the vocabulary loaders, the checkpoint loader, the shard loader and the
+# safetensors reader. Every source is compiled with -include test/fuzz.h, which
+# turns die()'s exit into a jump back to the harness (see that file). `make
+# fuzz` runs each for FUZZ_TIME seconds from the seeds in test/corpus/<name>;
+# what it finds goes to build/fuzz-corpus/<name>, crashes to build/fuzz/.
+FUZZ_TIME    ?= 60
+FUZZ_TARGETS  = tokenizer vocab checkpoint shard safetensors
+FUZZ_FLAGS    = -std=c11 -g -O1 -I. -Wall -Wextra -Wno-unknown-pragmas -Wno-unused-function \
+                -D_POSIX_C_SOURCE=200809L -DTRAIN_NO_MAIN -include test/fuzz.h -fsanitize=fuzzer,address,undefined
+FUZZ_SRC      = common.c gpt2.c tokenizer.c test/fuzz_support.c
+build/fuzz/fuzz_shard: train.c
+build/fuzz/fuzz_safetensors: tools/import_hf.c
+build/fuzz/fuzz_%: test/fuzz_%.c $(FUZZ_SRC) test/fuzz.h $(wildcard *.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) $< $(FUZZ_SRC) $(if $(filter fuzz_shard,$(notdir $@)),train.c) -o $@ -lm
+fuzz-%: build/fuzz/fuzz_% vocab
+	@mkdir -p build/fuzz-corpus/$*
+	@if GPT2_VOCAB_DIR=$(VOCAB_DIR) build/fuzz/fuzz_$* -max_total_time=$(FUZZ_TIME) -close_fd_mask=2 \
+	    -artifact_prefix=build/fuzz/$*- -print_final_stats=1 build/fuzz-corpus/$* test/corpus/$* >build/fuzz/$*.log 2>&1; \
+	then grep -E 'DONE|number_of_executed_units|peak_rss' build/fuzz/$*.log; \
+	else tail -n 60 build/fuzz/$*.log; echo "fuzz_$* FAILED: build/fuzz/$*.log"; exit 1; fi
+fuzz: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do echo "== fuzz_$$t, $(FUZZ_TIME) s"; $(MAKE) --no-print-directory fuzz-$$t || exit 1; done
 
 # The main job: corpus -> shards -> train a small GPT-2 -> sample (tools/demo.sh).
 demo: all vocab
@@ -172,8 +188,16 @@ bench: $(BUILD)/tools/bench.o $(LIB_OBJ)
 test: all $(C_TESTS) $(TEST_HELPERS)
 	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) NVCC=$(NVCC) bash test/run.sh $(C_TESTS) $(SH_TESTS)
 
+# The whole suite again, built with AddressSanitizer + UBSan (build/san).
 test-sanitize:
 	$(MAKE) SAN=1 test
+
+# A short training run, a resume and a generation under valgrind (test/valgrind.sh),
+# built without OpenMP and without -march=native (valgrind cannot decode AVX-512).
+# About a minute, so it is its own target, which CI runs.
+valgrind:
+	$(MAKE) NO_OMP=1 OPT=-O2 BUILD=build/valgrind BIN=build/valgrind build/valgrind/train build/valgrind/generate
+	@BIN=build/valgrind SHARED=$(SHARED) bash test/run.sh test/valgrind.sh
 
 clean:
 	rm -rf build $(PROGRAMS) $(CUDA_PROGRAMS)

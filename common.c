@@ -3,12 +3,40 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/*
+ * The temporary files of atomic writes in progress. die() deletes them before
+ * exiting, so that a failed program leaves neither a half-written output nor
+ * a stray "<path>.tmp" behind. (A SIGKILL can still leave a .tmp, never a
+ * half-written file under the real name; the trainer sweeps its own.)
+ */
+#define MAX_PENDING 16
+static char *pending_tmp[MAX_PENDING];
+
+static void remove_pending_files(void) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending_tmp[i]) {
+            remove(pending_tmp[i]);
+            pending_tmp[i] = NULL;
+        }
+}
+
+static void set_pending(char *tmp_path, char *replace_with) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending_tmp[i] == tmp_path) {
+            pending_tmp[i] = replace_with;
+            return;
+        }
+    die("too many files open for writing at once (%d)", MAX_PENDING);
+}
 
 static void vreport(const char *fmt, va_list ap) {
     fflush(stdout);
@@ -22,6 +50,7 @@ void die(const char *fmt, ...) {
     va_start(ap, fmt);
     vreport(fmt, ap);
     va_end(ap);
+    remove_pending_files();
     exit(EXIT_BAD_DATA);
 }
 
@@ -30,6 +59,7 @@ void die_usage(const char *fmt, ...) {
     va_start(ap, fmt);
     vreport(fmt, ap);
     va_end(ap);
+    remove_pending_files();
     exit(EXIT_USAGE);
 }
 
@@ -73,11 +103,13 @@ void xfclose(FILE *f, const char *path) {
 }
 
 size_t file_size(FILE *f, const char *path) {
-    long here = ftell(f);
-    if (here < 0 || fseek(f, 0, SEEK_END) != 0) die("%s: cannot seek: %s", path, strerror(errno));
-    long end = ftell(f);
-    if (end < 0 || fseek(f, here, SEEK_SET) != 0) die("%s: cannot seek: %s", path, strerror(errno));
-    return (size_t)end;
+    /* fstat rather than seeking to the end: a directory opens fine and seeks
+     * to a nonsense size, and a pipe cannot be sized at all */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) die("%s: cannot stat: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) die("%s: is a directory, not a file", path);
+    if (!S_ISREG(st.st_mode)) die("%s: not a regular file (a pipe or device cannot be sized)", path);
+    return (size_t)st.st_size;
 }
 
 char *read_whole_file(const char *path, size_t *len) {
@@ -100,7 +132,25 @@ AtomicFile atomic_open(const char *path) {
     memcpy(af.tmp_path, path, n);
     memcpy(af.tmp_path + n, ".tmp", 5);
     af.f = xfopen(af.tmp_path, "wb");
+    set_pending(NULL, af.tmp_path);
     return af;
+}
+
+/* fsync the directory holding `path`, so that a rename into it is on disk
+ * before the caller goes on (say, to delete the older files it replaces).
+ * Without it, a power cut could keep the deletions and lose the rename. */
+static void fsync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    char *dir = xmalloc(n + 2, "directory name");
+    if (!slash) strcpy(dir, ".");
+    else if (n == 0) strcpy(dir, "/");
+    else { memcpy(dir, path, n); dir[n] = '\0'; }
+    int fd = open(dir, O_RDONLY);
+    /* some file systems cannot fsync a directory (EINVAL): nothing more to do there */
+    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) die("%s: cannot sync directory: %s", dir, strerror(errno));
+    close(fd);
+    free(dir);
 }
 
 void atomic_commit(AtomicFile *af) {
@@ -109,6 +159,8 @@ void atomic_commit(AtomicFile *af) {
     xfclose(af->f, af->tmp_path);
     if (rename(af->tmp_path, af->path) != 0)
         die("%s: cannot rename to %s: %s", af->tmp_path, af->path, strerror(errno));
+    set_pending(af->tmp_path, NULL);
+    fsync_parent_dir(af->path);
     free(af->path);
     free(af->tmp_path);
     af->f = NULL;

@@ -33,15 +33,17 @@ FILE *xfopen(const char *path, const char *mode);
 void xfread(void *buf, size_t size, size_t count, FILE *f, const char *path);
 void xfwrite(const void *buf, size_t size, size_t count, FILE *f, const char *path);
 void xfclose(FILE *f, const char *path);
-/* Size of an open file in bytes (dies if it cannot be determined). */
+/* Size of an open file in bytes (dies for a directory, pipe or device). */
 size_t file_size(FILE *f, const char *path);
 /* Read a whole file into a NUL-terminated heap buffer; *len gets its size. */
 char *read_whole_file(const char *path, size_t *len);
 
 /*
  * Atomic file replacement: write to "<path>.tmp", then fsync and rename over
- * <path>. A crash at any moment leaves either the old file or the new one,
- * never a half-written file under the real name.
+ * <path>, then fsync the directory. A crash at any moment leaves either the
+ * old file or the new one, never a half-written file under the real name; and
+ * die() deletes the .tmp files of writes in progress, so a failed program
+ * leaves nothing behind.
  */
 typedef struct {
     FILE *f;

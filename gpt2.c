@@ -1309,7 +1309,10 @@ void debug_state_load(DebugState *s, const char *path, const GPT2 *model) {
     int B = h[2], T = h[3];
     if (B <= 0 || T <= 0 || T > c->maxT) die("%s: bad batch B=%d T=%d for a model with maxT=%d", path, B, T, c->maxT);
     size_t BT = (size_t)B * T;
-    size_t want = 1024 + 8 * BT + mul_size(4 * BT, (size_t)c->V, path) + 4 + 4 * model->num_parameters;
+    /* x, y (int32) + logits (float) + loss + grads, sized without overflow for any header */
+    size_t want = mul_size(BT, 8 + 4 * (size_t)c->V, path);
+    if (want > SIZE_MAX - 1028 - 4 * model->num_parameters) die("%s: B=%d T=%d: the size overflows", path, B, T);
+    want += 1024 + 4 + 4 * model->num_parameters;
     if (fsize != want)
         die("%s: file is %zu bytes, but B=%d T=%d with this model (V=%d, %zu parameters) needs %zu", path, fsize, B,
             T, c->V, model->num_parameters, want);

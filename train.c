@@ -168,11 +168,14 @@ void loader_init(DataLoader *dl, const char *pattern, int B, int T, int V, int s
     dl->V = V;
     dl->shuffle = shuffle;
     dl->seed = seed;
-    size_t BT = (size_t)B * T, total = 0;
     for (size_t i = 0; i < g.gl_pathc; i++) {
+        dl->shards[i].path = xmalloc(strlen(g.gl_pathv[i]) + 1, "shard path");
+        strcpy(dl->shards[i].path, g.gl_pathv[i]);
+    }
+    globfree(&g);
+    size_t BT = (size_t)B * T, total = 0;
+    for (int i = 0; i < dl->nshards; i++) {
         Shard *s = &dl->shards[i];
-        s->path = xmalloc(strlen(g.gl_pathv[i]) + 1, "shard path");
-        strcpy(s->path, g.gl_pathv[i]);
         FILE *f = xfopen(s->path, "rb");
         size_t size = file_size(f, s->path);
         int32_t h[HEADER_INTS];
@@ -187,7 +190,6 @@ void loader_init(DataLoader *dl, const char *pattern, int B, int T, int V, int s
         s->nbatches = s->ntok > BT ? (s->ntok - 1) / BT : 0;
         total += s->nbatches;
     }
-    globfree(&g);
     if (total == 0)
         die("%s: the data is shorter than one batch (B*T+1 = %zu tokens needed)", pattern, BT + 1);
     dl->total_batches = total;
@@ -378,23 +380,59 @@ void save_checkpoint(const TrainConfig *c, const TrainProgress *p, const GPT2 *m
     atomic_commit(&af);
 }
 
+/* A setting restored from a state file, held to the range its flag allows:
+ * a corrupt file must not become, say, a zero batch or keep_checkpoints = 0. */
+static int state_int(const int32_t *h, int slot, const char *name, long lo, long hi, const char *path) {
+    if (h[slot] < lo || h[slot] > hi) die("%s: corrupt state: %s = %d is outside [%ld, %ld]", path, name, h[slot], lo, hi);
+    return h[slot];
+}
+static float state_real(const int32_t *h, int slot, const char *name, double lo, double hi, const char *path) {
+    float v = get_f32(h, slot);
+    if (!(v >= lo && v <= hi)) die("%s: corrupt state: %s = %g is outside [%g, %g]", path, name, v, lo, hi);
+    return v;
+}
+
 /* Read a state file's header and settings into *c and *p; m and v are left
  * in the file for load_opt_state. */
 static FILE *read_state(const char *path, TrainConfig *c, TrainProgress *p, size_t *nparams) {
     FILE *f = xfopen(path, "rb");
+    size_t fsize = file_size(f, path);
     int32_t h[HEADER_INTS];
     read_header(f, path, h);
     if (h[0] != TRAIN_STATE_MAGIC) die("%s: not a gpt2c training state (magic %d)", path, h[0]);
     if (h[1] != TRAIN_STATE_VERSION) die("%s: unsupported training state version %d", path, h[1]);
-    p->step = h[2];
-    c->B = h[3]; c->T = h[4]; c->steps = h[5]; c->warmup = h[6]; c->grad_accum = h[7];
-    c->eval_every = h[8]; c->eval_batches = h[9]; c->sample_every = h[10]; c->checkpoint_every = h[11];
-    c->shuffle = h[12]; *nparams = (size_t)get_u64(h, 13); p->rng.state = get_u64(h, 15);
-    p->data_epoch = h[17]; p->data_shard = h[18]; p->data_batch = (size_t)get_u64(h, 19);
-    c->seed = get_u64(h, 21); c->keep_checkpoints = h[23]; c->sample_tokens = h[24];
-    c->lr = get_f32(h, 32); c->lr_min = get_f32(h, 33); c->wd = get_f32(h, 34); c->grad_clip = get_f32(h, 35);
-    c->beta1 = get_f32(h, 36); c->beta2 = get_f32(h, 37); c->eps = get_f32(h, 38);
-    p->elapsed = get_f32(h, 39);
+    *nparams = (size_t)get_u64(h, 13);
+    size_t want = 1024 + 3 * PATH_FIELD;
+    if (*nparams > (SIZE_MAX - want) / (2 * sizeof(float)) || fsize != want + 2 * sizeof(float) * *nparams)
+        die("%s: file is %zu bytes, but a state for %zu parameters needs %s", path, fsize, *nparams,
+            *nparams > (SIZE_MAX - want) / 8 ? "more than fits" : "another size (truncated?)");
+    p->step = state_int(h, 2, "step", 0, 1000000000, path);
+    c->B = state_int(h, 3, "B", 1, 1000000, path);
+    c->T = state_int(h, 4, "T", 1, 1000000, path);
+    c->steps = state_int(h, 5, "steps", 1, 1000000000, path);
+    c->warmup = state_int(h, 6, "warmup", 0, 1000000000, path);
+    c->grad_accum = state_int(h, 7, "grad_accum", 1, 100000, path);
+    c->eval_every = state_int(h, 8, "eval_every", 0, 1000000000, path);
+    c->eval_batches = state_int(h, 9, "eval_batches", 1, 1000000, path);
+    c->sample_every = state_int(h, 10, "sample_every", 0, 1000000000, path);
+    c->checkpoint_every = state_int(h, 11, "checkpoint_every", 0, 1000000000, path);
+    c->shuffle = state_int(h, 12, "shuffle", 0, 1, path);
+    p->rng.state = get_u64(h, 15);
+    if (p->rng.state == 0) die("%s: corrupt state: the sampling RNG state is 0", path);
+    p->data_epoch = state_int(h, 17, "data_epoch", 0, INT32_MAX, path);
+    p->data_shard = state_int(h, 18, "data_shard", 0, INT32_MAX, path); /* loader_seek checks it against the data */
+    p->data_batch = (size_t)get_u64(h, 19);
+    c->seed = get_u64(h, 21);
+    c->keep_checkpoints = state_int(h, 23, "keep_checkpoints", 1, 1000000, path);
+    c->sample_tokens = state_int(h, 24, "sample_tokens", 1, 1000000, path);
+    c->lr = state_real(h, 32, "lr", 0, 10, path);
+    c->lr_min = state_real(h, 33, "lr_min", 0, 10, path);
+    c->wd = state_real(h, 34, "wd", 0, 10, path);
+    c->grad_clip = state_real(h, 35, "grad_clip", 0, 1e9, path);
+    c->beta1 = state_real(h, 36, "beta1", 0, 0.999999, path);
+    c->beta2 = state_real(h, 37, "beta2", 0, 0.999999, path);
+    c->eps = state_real(h, 38, "eps", 0, 1, path);
+    p->elapsed = state_real(h, 39, "elapsed", 0, 1e12, path);
     char field[PATH_FIELD];
     char *dst[3] = {c->train_pattern, c->val_pattern, c->vocab_dir};
     for (int i = 0; i < 3; i++) {
@@ -405,38 +443,91 @@ static FILE *read_state(const char *path, TrainConfig *c, TrainProgress *p, size
     return f;
 }
 
+/*
+ * Crash safety. A checkpoint is step N's model_N.bin and state_N.bin, each
+ * written to a .tmp file, fsynced and renamed into place (atomic_commit), the
+ * model first. So at any moment, whatever kills the process:
+ *   - a file under its real name is complete (rename is atomic);
+ *   - a state_N.bin implies its model_N.bin (written before it);
+ *   - a checkpoint counts only when both exist (newest_checkpoint);
+ *   - older checkpoints are deleted only after a newer one is complete, the
+ *     state before the model, so a half-deleted one is never picked up.
+ * A kill can leave a .tmp file or a model without its state; the next
+ * prune_checkpoints sweeps them.
+ */
+
+/* The steps N for which DIR/KIND_NNNNNNNN.bin exists (exactly that name), ascending. */
+static size_t checkpoint_steps(const char *dir, const char *kind, int **steps) {
+    char pattern[1200], path[1200];
+    ckpt_path(pattern, sizeof pattern, dir, kind, 0);
+    strcpy(strrchr(pattern, '_') + 1, "*.bin");
+    glob_t g;
+    size_t n = 0;
+    *steps = NULL;
+    if (glob(pattern, 0, NULL, &g) != 0) return 0;
+    *steps = xmalloc(g.gl_pathc * sizeof(int), "checkpoint list");
+    for (size_t i = 0; i < g.gl_pathc; i++) { /* glob sorts, and the 8 digits make that step order */
+        const char *digits = strrchr(g.gl_pathv[i], '_') + 1;
+        int step = atoi(digits);
+        ckpt_path(path, sizeof path, dir, kind, step);
+        if (step >= 0 && !strcmp(path, g.gl_pathv[i])) (*steps)[n++] = step;
+    }
+    globfree(&g);
+    return n;
+}
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
 /* The newest step in `dir` with both a model and a state file, or -1. */
 static int newest_checkpoint(const char *dir) {
-    char pattern[1100], path[1200];
-    if ((size_t)snprintf(pattern, sizeof pattern, "%s/state_*.bin", dir) >= sizeof pattern) die("%s: path too long", dir);
-    glob_t g;
-    int best = -1;
-    if (glob(pattern, 0, NULL, &g) == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++) {
-            const char *base = strrchr(g.gl_pathv[i], '/');
-            int step;
-            if (base && sscanf(base, "/state_%d.bin", &step) == 1 && step > best) {
-                ckpt_path(path, sizeof path, dir, "model", step);
-                struct stat st;
-                if (stat(path, &st) == 0) best = step;
-            }
-        }
-        globfree(&g);
+    int *steps, best = -1;
+    char path[1200];
+    for (size_t i = checkpoint_steps(dir, "state", &steps); i-- > 0 && best < 0;) {
+        ckpt_path(path, sizeof path, dir, "model", steps[i]);
+        if (file_exists(path)) best = steps[i];
     }
+    free(steps);
     return best;
 }
 
-/* Delete checkpoints older than the newest `keep`. */
-static void prune_checkpoints(const TrainConfig *c, int newest_step, int every) {
-    if (every <= 0) return;
+static void remove_matching(const char *pattern) {
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g) != 0) return;
+    for (size_t i = 0; i < g.gl_pathc; i++) remove(g.gl_pathv[i]);
+    globfree(&g);
+}
+
+/* Called once the checkpoint of step `newest` is complete: keep it and the
+ * newest keep_checkpoints - 1 complete ones before it; delete older ones,
+ * models left without a state, and .tmp files of writes a kill cut short.
+ * Checkpoints after `newest` (another run's) are left alone. */
+static void prune_checkpoints(const TrainConfig *c, int newest) {
     char path[1200];
-    for (int k = c->keep_checkpoints; k < c->keep_checkpoints + 64; k++) {
-        int step = newest_step - k * every;
-        if (step <= 0) break;
-        ckpt_path(path, sizeof path, c->out_dir, "state", step);
+    int *steps, kept = 0;
+    for (size_t i = checkpoint_steps(c->out_dir, "state", &steps); i-- > 0;) {
+        if (steps[i] > newest) continue;
+        ckpt_path(path, sizeof path, c->out_dir, "model", steps[i]);
+        if (file_exists(path) && kept < c->keep_checkpoints) { kept++; continue; }
+        ckpt_path(path, sizeof path, c->out_dir, "state", steps[i]);
         remove(path); /* the state first: a model without its state is never resumed from */
-        ckpt_path(path, sizeof path, c->out_dir, "model", step);
+        ckpt_path(path, sizeof path, c->out_dir, "model", steps[i]);
         remove(path);
+    }
+    free(steps);
+    for (size_t i = checkpoint_steps(c->out_dir, "model", &steps); i-- > 0;) {
+        ckpt_path(path, sizeof path, c->out_dir, "state", steps[i]);
+        if (steps[i] >= newest || file_exists(path)) continue;
+        ckpt_path(path, sizeof path, c->out_dir, "model", steps[i]);
+        remove(path);
+    }
+    free(steps);
+    for (int k = 0; k < 2; k++) {
+        ckpt_path(path, sizeof path, c->out_dir, k ? "state" : "model", 0);
+        strcpy(strrchr(path, '_') + 1, "*.bin.tmp");
+        remove_matching(path);
     }
 }
 
@@ -641,7 +732,7 @@ static void checkpoint(Backend *be, GPT2 *host, const TrainConfig *c, TrainProgr
     p->data_shard = dl->shard;
     p->data_batch = dl->batch;
     save_checkpoint(c, p, host);
-    prune_checkpoints(c, p->step, c->checkpoint_every > 0 ? c->checkpoint_every : 0);
+    prune_checkpoints(c, p->step);
     printf("checkpoint: %s/model_%08d.bin\n", c->out_dir, p->step);
     fflush(stdout);
 }
@@ -787,6 +878,7 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
            "per epoch | %d steps\n",
            mc->L, mc->NH, mc->C, mc->maxT, mc->V, host->num_parameters / 1e6, c->B, c->T, c->grad_accum,
            train_dl->total_batches, c->steps);
+    fflush(stdout); /* shown at once, even through a pipe */
     return has_val;
 }
 

@@ -25,3 +25,10 @@ expect_error() {
     elif [ "$lines" -ne 1 ]; then fail "$name" "stderr has $lines lines, wanted 1: $(head -c 300 "$TMP/err")"
     else pass "$name"; fi
 }
+# Binary files for the data-format tests, little-endian like the formats.
+# le32 N...: 4 bytes per number; u16 N...: 2 bytes per number.
+le32() { local s="" h n; for n in "$@"; do printf -v h '\\x%02x\\x%02x\\x%02x\\x%02x' $((n & 255)) $((n >> 8 & 255)) \
+    $((n >> 16 & 255)) $((n >> 24 & 255)); s+=$h; done; printf "$s"; }
+u16() { local s="" h n; for n in "$@"; do printf -v h '\\x%02x\\x%02x' $((n & 255)) $((n >> 8 & 255)); s+=$h; done; printf "$s"; }
+# make_shard FILE MAGIC VERSION NTOK TOKENS...: an llm.c token shard (256-int32 header, uint16 ids)
+make_shard() { local f=$1; { le32 "$2" "$3" "$4"; head -c 1012 /dev/zero; shift 4; u16 "$@"; } >"$f"; }

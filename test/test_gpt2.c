@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
         else if (!state_path) state_path = a;
         else die_usage("unexpected argument %s (try --help)", a);
     }
-    if (!model_path || !state_path) { usage(); return EXIT_USAGE; }
+    if (!model_path || !state_path) die_usage("usage: test_gpt2 MODEL STATE [options] (see --help)");
 
     GPT2 model;
     gpt2_load(&model, model_path);

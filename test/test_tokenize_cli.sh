@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The ./tokenize program: every fixture both ways, stdin, --allow-special, a
-# shard round trip, usage errors, bad ids and malformed vocabulary files.
+# shard round trip and --help (errors: test/bad_inputs.sh).
 source "$(dirname "$0")/lib.sh"
 T="$BIN/tokenize"
 VOCAB="$SHARED/data/gpt2"
@@ -66,62 +66,6 @@ else
     skip shard_tinyshakespeare "$SHARED/data/tinyshakespeare.txt not found"
 fi
 
-# --- usage errors: exit 2
-expect_error usage_no_command 2 'no command' "$T"
-expect_error usage_unknown_command 2 "unknown command 'frob'" "$T" frob
-expect_error usage_unknown_flag 2 "unknown option '--bogus'" "$T" encode --bogus
-expect_error usage_missing_value 2 '--vocab needs a value' "$T" encode --vocab
-expect_error usage_bad_fraction 2 'val-fraction' "$T" shard --val-fraction 2 --out "$TMP/x" "$FIX/url.txt"
-expect_error usage_shard_no_out 2 'needs --out' "$T" shard "$FIX/url.txt"
-expect_error usage_shard_no_files 2 'at least one input' "$T" shard --out "$TMP/x"
+# --- usage and data errors, malformed vocabularies: test/bad_inputs.sh
 "$T" --help >"$TMP/help" 2>&1
 check usage_help_exits_0 grep -q 'usage:' "$TMP/help"
-
-# --- bad data: exit 1, one line naming the problem
-printf '31373 x12 995' >"$TMP/bad.ids"
-expect_error decode_non_numeric_id 1 "bad.ids: token 2: 'x12' is not a token id" "$T" decode --vocab "$VOCAB" "$TMP/bad.ids"
-printf '31373 50257' >"$TMP/big.ids"
-expect_error decode_id_too_large 1 "token 2: '50257' is not a token id \(0..50256\)" "$T" decode --vocab "$VOCAB" "$TMP/big.ids"
-expect_error missing_input_file 1 'nope.txt: cannot open' "$T" encode --vocab "$VOCAB" "$TMP/nope.txt"
-expect_error missing_vocab_dir 1 'nodir/encoder.json: cannot open' "$T" encode --vocab "$TMP/nodir" "$FIX/url.txt"
-
-# bad_vocab NAME PATTERN: $TMP/v holds a broken vocabulary; encoding must fail cleanly.
-fresh_vocab() { rm -rf "$TMP/v"; mkdir -p "$TMP/v"; cp "$VOCAB/encoder.json" "$VOCAB/vocab.bpe" "$TMP/v/"; }
-bad_vocab() { expect_error "$1" 1 "$2" "$T" encode --vocab "$TMP/v" "$FIX/url.txt"; }
-
-fresh_vocab; sed -i 's/"!": 0,/"!"; 0,/' "$TMP/v/encoder.json"
-bad_vocab vocab_bad_json "encoder.json: line 1: expected ':'"
-fresh_vocab; head -c 500000 "$VOCAB/encoder.json" >"$TMP/v/encoder.json"
-bad_vocab vocab_truncated_json 'encoder.json: line 1: .*file ends too early'
-fresh_vocab; : >"$TMP/v/encoder.json"
-bad_vocab vocab_empty_json "encoder.json: line 1: expected '\{'"
-fresh_vocab; sed -i 's/"\\u0120t": 256/"\\u01G0t": 256/' "$TMP/v/encoder.json"
-bad_vocab vocab_bad_unicode_escape 'encoder.json: line 1: bad \\u escape'
-fresh_vocab; sed -i 's/"\\u0120t": 256/"\\ud800t": 256/' "$TMP/v/encoder.json"
-bad_vocab vocab_lone_surrogate 'encoder.json: line 1: high surrogate'
-fresh_vocab; sed -i 's/"\\u0120t": 256/"\\u4e2dt": 256/' "$TMP/v/encoder.json"
-bad_vocab vocab_key_outside_alphabet "encoder.json: line 1: key has a character outside GPT-2's byte alphabet"
-fresh_vocab; sed -i 's/"\\"": 1,/"\\"": 0,/' "$TMP/v/encoder.json"
-bad_vocab vocab_duplicate_id 'encoder.json: duplicate token id 0'
-fresh_vocab; sed -i 's/"#": 2,/"!": 2,/' "$TMP/v/encoder.json"
-bad_vocab vocab_duplicate_key 'encoder.json: ids 0 and 2 have the same bytes'
-fresh_vocab; sed -i 's/, "#": 2//' "$TMP/v/encoder.json"
-bad_vocab vocab_json_missing_entry 'encoder.json: token id 50256 out of range: 50256 tokens'
-fresh_vocab; sed -i 's/"!": 0,/"!": 0, "zqzqzqzq": 50257,/' "$TMP/v/encoder.json"
-bad_vocab vocab_json_extra_entry 'encoder.json: the last id 50257 is not <\|endoftext\|>'
-fresh_vocab; head -n 40001 "$VOCAB/vocab.bpe" >"$TMP/v/vocab.bpe"
-bad_vocab vocab_missing_merges 'vocab.bpe: 40000 merges, but encoder.json.s 50257 tokens need 50000'
-fresh_vocab; echo "a b" >>"$TMP/v/vocab.bpe"
-bad_vocab vocab_extra_merge 'vocab.bpe: line 50002: more merges than'
-fresh_vocab; sed -i '100s/.*/zqzqzqzq xyxyxyxy/' "$TMP/v/vocab.bpe"
-bad_vocab vocab_unknown_merge_symbol "vocab.bpe: line 100: unknown merge symbol 'zqzqzqzq' \(not a token"
-fresh_vocab; sed -i '100s/.*/中 a/' "$TMP/v/vocab.bpe"
-bad_vocab vocab_merge_symbol_outside_alphabet "vocab.bpe: line 100: unknown merge symbol '中' \(not in GPT-2's byte alphabet"
-fresh_vocab; sed -i '100s/ /  /' "$TMP/v/vocab.bpe"
-bad_vocab vocab_merge_line_format 'vocab.bpe: line 100: expected two symbols separated by one space'
-fresh_vocab; sed -i '2{h;d};3G' "$TMP/v/vocab.bpe"
-bad_vocab vocab_merges_out_of_order 'vocab.bpe: line 2: merge .* should make id 256'
-fresh_vocab; sed -i '1s/.*/version 0.2/' "$TMP/v/vocab.bpe"
-bad_vocab vocab_missing_header "vocab.bpe: line 1: expected the header"
-fresh_vocab; rm "$TMP/v/vocab.bpe"
-bad_vocab vocab_missing_merge_file 'vocab.bpe: cannot open'

@@ -750,6 +750,7 @@ static void check_lm_head(FILE *f, const SafeTensors *st, const GPT2 *model, Scr
 
 /* ------------------------------------------------------------------------ */
 
+#ifndef IMPORT_HF_NO_MAIN /* test/fuzz_safetensors.c includes this file for the functions above */
 int main(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
     int heads = 0;
@@ -796,3 +797,4 @@ int main(int argc, char **argv) {
     gpt2_free(&model);
     return 0;
 }
+#endif

@@ -26,7 +26,8 @@ static void usage(FILE *f) {
             "      each file is one document, preceded by <|endoftext|>; the last F\n"
             "      (default 0.1, rounded up) of each document's tokens go to val\n"
             "\n"
-            "  --vocab DIR      folder with encoder.json and vocab.bpe\n"
+            "  --vocab DIR      folder with encoder.json and vocab.bpe; decode also takes\n"
+            "                   llm.c's gpt2_tokenizer.bin\n"
             "                   (default: $GPT2_VOCAB_DIR, else data/gpt2; see 'make vocab')\n"
             "  --allow-special  the text <|endoftext|> becomes id 50256 (default: ordinary text)\n");
 }
@@ -227,12 +228,23 @@ static void command_shard(const Options *o, Tokenizer *tok) {
     token_ids_free(&ids);
 }
 
+/* --vocab names a folder (encoder.json + vocab.bpe), or llm.c's
+ * gpt2_tokenizer.bin, which holds only the id -> bytes table and so can only decode. */
+static Tokenizer *load_tokenizer(const Options *o) {
+    size_t n = strlen(o->vocab_dir);
+    if (n < 4 || strcmp(o->vocab_dir + n - 4, ".bin") != 0) return tokenizer_load(o->vocab_dir);
+    if (strcmp(o->command, "decode") != 0)
+        die_usage("%s: a tokenizer .bin can only decode; %s needs a folder with encoder.json and vocab.bpe",
+                  o->vocab_dir, o->command);
+    return tokenizer_load_bin(o->vocab_dir);
+}
+
 /* At file scope so that it stays reachable, for leak checkers, when die() exits mid-command. */
 static Tokenizer *tokenizer;
 
 int main(int argc, char **argv) {
     Options o = parse_args(argc, argv);
-    tokenizer = tokenizer_load(o.vocab_dir);
+    tokenizer = load_tokenizer(&o);
     if (strcmp(o.command, "encode") == 0) command_encode(&o, tokenizer);
     else if (strcmp(o.command, "decode") == 0) command_decode(&o, tokenizer);
     else command_shard(&o, tokenizer);
