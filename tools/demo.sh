@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
 out=${DEMO_OUT:-out/demo}
-steps=${DEMO_STEPS:-300}
+steps=${DEMO_STEPS:-1200}
 prompt="ROMEO:"
 mkdir -p "$out"
 corpus="$out/corpus.txt"
@@ -37,8 +37,8 @@ rm -f "$out"/model_*.bin "$out"/state_*.bin "$out"/log.csv "$out"/loss.svg
 # vocabulary) trained from scratch; most of its compute is the logits layer.
 ./train --train "$out/data_train.bin" --val "$out/data_val.bin" \
     --layers 4 --heads 4 --channels 128 --context 128 -b 8 -t 64 \
-    --steps "$steps" --warmup 30 --lr 3e-3 --lr-min 3e-4 --wd 0.1 \
-    --eval-every 50 --eval-batches 8 --sample-every 0 --out "$out"
+    --steps "$steps" --warmup 50 --lr 3e-3 --lr-min 3e-4 --wd 0.1 \
+    --eval-every 100 --eval-batches 16 --sample-every 0 --out "$out"
 echo
 echo "demo: validation loss (step: loss), from $out/log.csv:"
 awk -F, 'NR > 1 && $3 != "" { printf "  %5d: %s\n", $1, $3 }' "$out/log.csv"
