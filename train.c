@@ -855,6 +855,12 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
     if (c->T > host->config.maxT) die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
     gpt2_alloc(host, c->B, c->T);
     make_dir(c->out_dir);
+    /* A new run must not mix its checkpoints with another run's: --resume
+     * would later pick whichever has the highest step. */
+    int other = resume ? -1 : newest_checkpoint(c->out_dir);
+    if (other >= 0)
+        die("%s: already holds a run's checkpoints (step %d): continue it with --resume %s, or pick another --out",
+            c->out_dir, other, c->out_dir);
 
     loader_init(train_dl, c->train_pattern, c->B, c->T, host->config.V, c->shuffle, c->seed);
     int has_val = c->val_pattern[0] != 0;

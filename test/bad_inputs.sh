@@ -203,6 +203,7 @@ shard/bad_val_shard | 1 | sh_magic.bin: not a token shard | "$TR" --train "$TMP/
 shard/empty_corpus | 1 | empty_corpus_train.bin: the data is shorter than one batch | "$TR" --train "$TMP/empty_corpus_train.bin" "${small[@]}" --out "$OUT/r"
 # --- train command lines
 train/unknown_flag | 2 | unknown option '--bogus' | "$TR" --train "$TMP/sh_ok.bin" --bogus 1
+train/out_holds_another_run | 1 | good: already holds a run.s checkpoints \(step 2\): continue it with --resume | "$TR" --train "$TMP/data.bin" "${small[@]}" --out "$TMP/good"
 train/missing_value | 2 | --train needs a value | "$TR" --train
 train/no_train | 2 | --train PATTERN is required | "$TR" "${small[@]}"
 train/non_numeric | 2 | --layers: 'two' is not an integer | "$TR" --train "$TMP/sh_ok.bin" "${small[@]}" --layers two
