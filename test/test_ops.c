@@ -83,6 +83,21 @@ static int set_threads(int n) {
  *   dinp[bt][i] = sum_o dout[bt][o] w[o][i]                 (written)
  *   dw[o][i]   += sum_bt dout[bt][o] inp[bt][i]             (accumulated)
  *   dbias[o]   += sum_bt dout[bt][o]                        (accumulated) */
+/* init + sum_k x[k*sx] * y[k*sy] in double, with the sum of absolute terms
+ * (the scale of the float rounding error) and the number of terms. */
+static void ref_dot(double *sum, double *abs_sum, int *terms, double init, const float *x, size_t sx, const float *y,
+                    size_t sy, int n) {
+    double s = init, a = fabs(init);
+    for (int k = 0; k < n; k++) {
+        double p = (double)x[(size_t)k * sx] * y[(size_t)k * sy];
+        s += p;
+        a += fabs(p);
+    }
+    *sum = s;
+    *abs_sum = a;
+    *terms = n + (init != 0.0);
+}
+
 static void check_matmul(int B, int T, int C, int OC, int with_bias) {
     int BT = B * T;
     char name[128];
@@ -104,40 +119,23 @@ static void check_matmul(int B, int T, int C, int OC, int with_bias) {
     double *ref = xmalloc(nmax * sizeof(double), "ref"), *abs_sum = xmalloc(nmax * sizeof(double), "abs");
     int *K = xmalloc(nmax * sizeof(int), "K");
 
+    /* each product is a dot product over its own index, taken in double */
     for (int bt = 0; bt < BT; bt++)
-        for (int o = 0; o < OC; o++) {
-            double s = bias ? bias[o] : 0.0, a = bias ? fabs(bias[o]) : 0.0;
-            for (int i = 0; i < C; i++) {
-                double p = (double)inp[(size_t)bt * C + i] * w[(size_t)o * C + i];
-                s += p;
-                a += fabs(p);
-            }
-            ref[(size_t)bt * OC + o] = s, abs_sum[(size_t)bt * OC + o] = a, K[(size_t)bt * OC + o] = C + 1;
-        }
+        for (int o = 0; o < OC; o++)
+            ref_dot(&ref[(size_t)bt * OC + o], &abs_sum[(size_t)bt * OC + o], &K[(size_t)bt * OC + o],
+                    bias ? bias[o] : 0.0, inp + (size_t)bt * C, 1, w + (size_t)o * C, 1, C);
     double fwd = worst_ratio(out, ref, abs_sum, K, no);
 
     for (int bt = 0; bt < BT; bt++)
-        for (int i = 0; i < C; i++) {
-            double s = 0.0, a = 0.0;
-            for (int o = 0; o < OC; o++) {
-                double p = (double)dout[(size_t)bt * OC + o] * w[(size_t)o * C + i];
-                s += p;
-                a += fabs(p);
-            }
-            ref[(size_t)bt * C + i] = s, abs_sum[(size_t)bt * C + i] = a, K[(size_t)bt * C + i] = OC;
-        }
+        for (int i = 0; i < C; i++)
+            ref_dot(&ref[(size_t)bt * C + i], &abs_sum[(size_t)bt * C + i], &K[(size_t)bt * C + i], 0.0,
+                    dout + (size_t)bt * OC, 1, w + i, (size_t)C, OC);
     double dx = worst_ratio(dinp, ref, abs_sum, K, nx);
 
     for (int o = 0; o < OC; o++)
-        for (int i = 0; i < C; i++) {
-            double s = dw0[(size_t)o * C + i], a = fabs(s);
-            for (int bt = 0; bt < BT; bt++) {
-                double p = (double)dout[(size_t)bt * OC + o] * inp[(size_t)bt * C + i];
-                s += p;
-                a += fabs(p);
-            }
-            ref[(size_t)o * C + i] = s, abs_sum[(size_t)o * C + i] = a, K[(size_t)o * C + i] = BT + 1;
-        }
+        for (int i = 0; i < C; i++)
+            ref_dot(&ref[(size_t)o * C + i], &abs_sum[(size_t)o * C + i], &K[(size_t)o * C + i], dw0[(size_t)o * C + i],
+                    dout + o, (size_t)OC, inp + i, (size_t)C, BT);
     double dwr = worst_ratio(dw, ref, abs_sum, K, nw);
 
     double dbr = 0.0;
