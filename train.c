@@ -853,7 +853,6 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
         gpt2_init_random(host, &mc, c->seed);
     }
     if (c->T > host->config.maxT) die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
-    gpt2_alloc(host, c->B, c->T);
     make_dir(c->out_dir);
     /* A new run must not mix its checkpoints with another run's: --resume
      * would later pick whichever has the highest step. */
@@ -956,6 +955,7 @@ int main(int argc, char **argv) {
     GpuContext gctx = {.gpu = gpt2_gpu_create(&model, c.B, c.T), .host = &model};
     Backend be = backend_gpu(&gctx);
 #else
+    gpt2_alloc(&model, c.B, c.T); /* the GPU build keeps activations on the device only */
     Backend be = backend_cpu(&model);
 #endif
     if (model.m_memory) be.load_opt_state(be.ctx, model.m_memory, model.v_memory); /* resumed */
