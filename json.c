@@ -148,6 +148,8 @@ char *json_string(JsonReader *r, size_t *len) {
             n += utf8_put(json_escape(r), out + n);
         } else if (c < 0x20) {
             json_fail(r, "control character 0x%02X inside a string", (unsigned)c);
+        } else if (c < 0x80) {
+            out[n++] = r->s[r->pos++]; /* ASCII, the common case */
         } else {
             uint32_t cp;
             size_t k = utf8_next(r->s + r->pos, r->len - r->pos, &cp);

@@ -1,8 +1,11 @@
 /*
  * utf8.h: decoding one UTF-8 character, shared by the tokenizer (which
  * classes every character of the text it encodes) and the JSON scanner
- * (which checks that strings are valid UTF-8). It is `static inline` because
- * the tokenizer calls it once per non-ASCII character of its input.
+ * (which checks that strings are valid UTF-8). It is defined here, static,
+ * so that the tokenizer, which calls it once per non-ASCII character of the
+ * text it encodes, gets a copy the compiler can inline where it pays. Not
+ * `inline`: that hint made gcc inline it into every call site of the
+ * pre-tokenizer, and English text encoded about 7% slower.
  */
 #ifndef GPT2C_UTF8_H
 #define GPT2C_UTF8_H
@@ -18,7 +21,7 @@
  * above U+10FFFF, cut short) yields one byte with *cp = UTF8_INVALID, so a
  * scan always moves forward and every byte is accounted for.
  */
-static inline size_t utf8_next(const uint8_t *s, size_t len, uint32_t *cp) {
+__attribute__((unused)) static size_t utf8_next(const uint8_t *s, size_t len, uint32_t *cp) {
     uint8_t b = s[0];
     if (b < 0x80) {
         *cp = b;
