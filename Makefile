@@ -39,7 +39,7 @@ else
   BIN     ?= .
 endif
 
-LIB_SRC  = common.c gpt2.c tokenizer.c
+LIB_SRC  = common.c gpt2.c json.c tokenizer.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
@@ -107,7 +107,7 @@ FUZZ_TIME    ?= 60
 FUZZ_TARGETS  = tokenizer vocab checkpoint shard safetensors
 FUZZ_FLAGS    = -std=c11 -g -O1 -I. -Wall -Wextra -Wno-unknown-pragmas -Wno-unused-function \
                 -D_POSIX_C_SOURCE=200809L -DTRAIN_NO_MAIN -include test/fuzz.h -fsanitize=fuzzer,address,undefined
-FUZZ_SRC      = common.c gpt2.c tokenizer.c test/fuzz_support.c
+FUZZ_SRC      = common.c gpt2.c json.c tokenizer.c test/fuzz_support.c
 build/fuzz/fuzz_shard: train.c
 build/fuzz/fuzz_safetensors: tools/import_hf.c
 build/fuzz/fuzz_%: test/fuzz_%.c $(FUZZ_SRC) test/fuzz.h $(wildcard *.h)

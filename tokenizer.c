@@ -2,15 +2,16 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tokenizer.h"
 
-#include <stdarg.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "json.h"
 #include "tokenizer_unicode.h"
+#include "utf8.h"
 
 #define TOKENIZER_BIN_MAGIC 20240328
-#define UTF8_INVALID 0x110000u /* "code point" of a byte that starts no valid UTF-8 sequence */
 
 /* ------------------------------------------------------------------ */
 /* Token id arrays                                                     */
@@ -59,45 +60,25 @@ static void unicode_to_bytes(int byte_of_char[SPELLING_CHARS]) {
     for (int b = 0; b < 256; b++) byte_of_char[char_of_byte[b]] = b;
 }
 
-/* ------------------------------------------------------------------ */
-/* UTF-8 and character classes                                         */
-
 /*
- * Decodes the character at s[0..len) into *cp and returns its length. Any
- * ill-formed sequence (stray continuation byte, overlong form, surrogate,
- * above U+10FFFF, cut short) yields one byte with *cp = UTF8_INVALID, so the
- * scan always moves forward and every byte is classed.
+ * Spells a token back into bytes: s[0..n) is its spelling in UTF-8 (a key of
+ * encoder.json, a symbol of vocab.bpe), one character per byte. out needs
+ * room for n bytes (a character takes at least one byte of UTF-8). Returns
+ * the byte count, or -1 if a character spells no byte.
  */
-static size_t utf8_next(const uint8_t *s, size_t len, uint32_t *cp) {
-    uint8_t b = s[0];
-    if (b < 0x80) {
-        *cp = b;
-        return 1;
+static long spelling_to_bytes(const int byte_of_char[SPELLING_CHARS], const uint8_t *s, size_t n, uint8_t *out) {
+    size_t nb = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        i += utf8_next(s + i, n - i, &cp);
+        if (cp >= SPELLING_CHARS || byte_of_char[cp] < 0) return -1; /* UTF8_INVALID included */
+        out[nb++] = (uint8_t)byte_of_char[cp];
     }
-    size_t n;
-    uint32_t c, min;
-    if (b >= 0xC2 && b <= 0xDF) n = 2, c = b & 0x1F, min = 0x80;
-    else if (b >= 0xE0 && b <= 0xEF) n = 3, c = b & 0x0F, min = 0x800;
-    else if (b >= 0xF0 && b <= 0xF4) n = 4, c = b & 0x07, min = 0x10000;
-    else n = 0, c = 0, min = 0;
-    if (n == 0 || n > len) {
-        *cp = UTF8_INVALID;
-        return 1;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *cp = UTF8_INVALID;
-            return 1;
-        }
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
-        *cp = UTF8_INVALID;
-        return 1;
-    }
-    *cp = c;
-    return n;
+    return (long)nb;
 }
+
+/* ------------------------------------------------------------------ */
+/* Character classes (decoding UTF-8: utf8.h)                          */
 
 /* Letter, number, white space or other, by binary search in the generated table. */
 static int char_class(uint32_t cp) {
@@ -349,125 +330,7 @@ void tokenizer_free(Tokenizer *tok) {
 /* ------------------------------------------------------------------ */
 /* encoder.json: a JSON object of string keys and integer values        */
 
-typedef struct {
-    const char *path;
-    const uint8_t *s;
-    size_t len, pos;
-} JsonReader;
-
-static void json_fail(const JsonReader *r, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
-static void json_fail(const JsonReader *r, const char *fmt, ...) {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    size_t line = 1;
-    for (size_t i = 0; i < r->pos && i < r->len; i++) line += r->s[i] == '\n';
-    if (r->pos >= r->len) die("%s: line %zu: %s (file ends too early)", r->path, line, msg);
-    die("%s: line %zu: %s", r->path, line, msg);
-}
-
-static void json_skip_space(JsonReader *r) {
-    while (r->pos < r->len) {
-        uint8_t c = r->s[r->pos];
-        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
-        r->pos++;
-    }
-}
-
-/* Skips white space, then returns the next byte without consuming it (0 at the end). */
-static int json_peek(JsonReader *r) {
-    json_skip_space(r);
-    return r->pos < r->len ? r->s[r->pos] : 0;
-}
-
-static void json_expect(JsonReader *r, char c) {
-    if (json_peek(r) != c) json_fail(r, "expected '%c'", c);
-    r->pos++;
-}
-
-static uint32_t json_hex4(JsonReader *r) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++, r->pos++) {
-        int c = r->pos < r->len ? r->s[r->pos] : -1;
-        int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-              : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-        if (d < 0) json_fail(r, "bad \\u escape: expected 4 hex digits");
-        v = v * 16 + (uint32_t)d;
-    }
-    return v;
-}
-
-/* After "\u": one code point, joining a UTF-16 surrogate pair into one. */
-static uint32_t json_unicode_escape(JsonReader *r) {
-    uint32_t u = json_hex4(r);
-    if (u >= 0xDC00 && u <= 0xDFFF) json_fail(r, "lone low surrogate \\u%04X", (unsigned)u);
-    if (u < 0xD800 || u > 0xDBFF) return u;
-    if (r->pos + 2 > r->len || r->s[r->pos] != '\\' || r->s[r->pos + 1] != 'u')
-        json_fail(r, "high surrogate \\u%04X not followed by a low surrogate", (unsigned)u);
-    r->pos += 2;
-    uint32_t lo = json_hex4(r);
-    if (lo < 0xDC00 || lo > 0xDFFF) json_fail(r, "high surrogate \\u%04X followed by \\u%04X", (unsigned)u, (unsigned)lo);
-    return 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-}
-
-/* Reads a JSON string as a sequence of code points into cps (capacity cap); returns the count. */
-static size_t json_read_string(JsonReader *r, uint32_t *cps, size_t cap) {
-    json_expect(r, '"');
-    size_t n = 0;
-    for (;;) {
-        if (r->pos >= r->len) json_fail(r, "unterminated string");
-        uint8_t c = r->s[r->pos];
-        uint32_t cp;
-        if (c == '"') {
-            r->pos++;
-            return n;
-        } else if (c == '\\') {
-            if (r->pos + 1 >= r->len) json_fail(r, "unterminated string");
-            uint8_t e = r->s[r->pos + 1];
-            r->pos += 2;
-            const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-            const char *hit = e ? strchr(from, e) : NULL;
-            if (e == 'u') cp = json_unicode_escape(r);
-            else if (hit) cp = (uint8_t)to[hit - from];
-            else json_fail(r, "bad escape '\\%c'", e >= 0x20 && e < 0x7F ? e : '?');
-        } else if (c < 0x20) {
-            json_fail(r, "control character 0x%02X inside a string", c);
-        } else {
-            r->pos += utf8_next(r->s + r->pos, r->len - r->pos, &cp);
-            if (cp == UTF8_INVALID) json_fail(r, "invalid UTF-8 in a string");
-        }
-        if (n == cap) json_fail(r, "string longer than %zu characters", cap);
-        cps[n++] = cp;
-    }
-}
-
-static long json_read_id(JsonReader *r) {
-    json_skip_space(r);
-    size_t start = r->pos;
-    long v = 0;
-    while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9') {
-        if (v > 100000000) json_fail(r, "token id too large");
-        v = v * 10 + (r->s[r->pos++] - '0');
-    }
-    if (r->pos == start) json_fail(r, "expected a token id (a non-negative integer)");
-    return v;
-}
-
-/*
- * Spells a key's characters back into bytes through the inverse of
- * bytes_to_unicode. Returns 0 if a character is outside that alphabet.
- */
-static int spelling_to_bytes(const int byte_of_char[SPELLING_CHARS], const uint32_t *cps, size_t n, uint8_t *out) {
-    for (size_t i = 0; i < n; i++) {
-        if (cps[i] >= SPELLING_CHARS || byte_of_char[cps[i]] < 0) return 0;
-        out[i] = (uint8_t)byte_of_char[cps[i]];
-    }
-    return 1;
-}
-
-#define MAX_TOKEN_CHARS 1024
+#define MAX_TOKEN_BYTES 1024
 
 /* An entry as read, before ids are known to be a permutation of 0..n-1. */
 typedef struct {
@@ -479,37 +342,32 @@ typedef struct {
 static Tokenizer *read_encoder_json(const char *path) {
     size_t len;
     uint8_t *text = (uint8_t *)read_whole_file(path, &len);
-    JsonReader r = {path, text, len, 0};
+    JsonReader r = {.path = path, .what = "JSON", .s = text, .len = len};
     int byte_of_char[SPELLING_CHARS];
     unicode_to_bytes(byte_of_char);
-    uint32_t cps[MAX_TOKEN_CHARS];
     size_t cap = 1024, n = 0;
     JsonEntry *entries = xmalloc(cap * sizeof *entries, "encoder.json entries");
     uint8_t *pool = xmalloc(len + 1, "token bytes"); /* a key's bytes never outnumber its spelling */
     size_t pool_used = 0;
-    json_expect(&r, '{');
-    if (json_peek(&r) == '}') json_fail(&r, "empty object: no tokens");
-    for (;;) {
-        size_t nc = json_read_string(&r, cps, MAX_TOKEN_CHARS);
-        if (nc == 0) json_fail(&r, "empty key");
-        if (!spelling_to_bytes(byte_of_char, cps, nc, pool + pool_used))
-            json_fail(&r, "key has a character outside GPT-2's byte alphabet");
+    if (!json_open(&r, '{', '}')) json_fail(&r, "empty object: no tokens");
+    do {
+        size_t spelling_len;
+        const uint8_t *key = (const uint8_t *)json_string(&r, &spelling_len);
+        if (spelling_len == 0) json_fail(&r, "empty key");
+        long nb = spelling_to_bytes(byte_of_char, key, spelling_len, pool + pool_used);
+        if (nb < 0) json_fail(&r, "key has a character outside GPT-2's byte alphabet");
+        if (nb > MAX_TOKEN_BYTES) json_fail(&r, "key longer than %d bytes", MAX_TOKEN_BYTES);
         json_expect(&r, ':');
-        long id = json_read_id(&r);
+        long id = (long)json_uint(&r, INT_MAX);
         if (n == cap) {
             cap *= 2;
             entries = realloc(entries, mul_size(cap, sizeof *entries, "encoder.json entries"));
             if (!entries) die("out of memory reading %s", path);
         }
-        entries[n++] = (JsonEntry){(uint32_t)pool_used, (uint32_t)nc, id};
-        pool_used += nc;
-        int c = json_peek(&r);
-        if (c == '}') break;
-        if (c != ',') json_fail(&r, "expected ',' or '}' after a token id");
-        r.pos++;
-    }
-    r.pos++;
-    if (json_peek(&r) != 0) json_fail(&r, "unexpected data after the closing '}'");
+        entries[n++] = (JsonEntry){(uint32_t)pool_used, (uint32_t)nb, id};
+        pool_used += (size_t)nb;
+    } while (json_next_member(&r, '}'));
+    json_finish(&r);
     free(text);
 
     Tokenizer *tok = tokenizer_new((int)n, pool);
@@ -552,16 +410,14 @@ static void index_tokens(Tokenizer *tok, const char *path) {
 /* One half of a merge line -> token id; dies naming the line if unknown. */
 static int merge_symbol_id(const Tokenizer *tok, const int byte_of_char[SPELLING_CHARS], const uint8_t *s,
                            size_t n, const char *path, long line_no) {
-    uint8_t bytes[MAX_TOKEN_CHARS];
-    size_t nb = 0;
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        i += utf8_next(s + i, n - i, &cp);
-        if (cp >= SPELLING_CHARS || byte_of_char[cp] < 0 || nb == MAX_TOKEN_CHARS)
-            die("%s: line %ld: unknown merge symbol '%.*s' (not in GPT-2's byte alphabet)", path, line_no, (int)(n > 60 ? 60 : n), s);
-        bytes[nb++] = (uint8_t)byte_of_char[cp];
-    }
-    int id = nb ? lookup_bytes(tok, bytes, nb) : -1;
+    /* A token of MAX_TOKEN_BYTES bytes is spelled in at most twice as many
+     * bytes of UTF-8 (every spelling character is below U+0800): a longer
+     * symbol is no token. */
+    uint8_t bytes[2 * MAX_TOKEN_BYTES];
+    long nb = n <= sizeof bytes ? spelling_to_bytes(byte_of_char, s, n, bytes) : 0;
+    if (nb < 0)
+        die("%s: line %ld: unknown merge symbol '%.*s' (not in GPT-2's byte alphabet)", path, line_no, (int)(n > 60 ? 60 : n), s);
+    int id = nb > 0 ? lookup_bytes(tok, bytes, (size_t)nb) : -1;
     if (id < 0) die("%s: line %ld: unknown merge symbol '%.*s' (not a token in encoder.json)", path, line_no, (int)(n > 60 ? 60 : n), s);
     return id;
 }
@@ -589,7 +445,7 @@ static void read_merges(Tokenizer *tok, const char *path) {
         int left = merge_symbol_id(tok, byte_of_char, line, (size_t)(space - line), path, line_no);
         int right = merge_symbol_id(tok, byte_of_char, space + 1, (size_t)(line + n - space - 1), path, line_no);
         size_t ln = tok->tok_len[left], rn = tok->tok_len[right];
-        uint8_t joined[2 * MAX_TOKEN_CHARS];
+        uint8_t joined[2 * MAX_TOKEN_BYTES];
         memcpy(joined, token_ptr(tok, left), ln);
         memcpy(joined + ln, token_ptr(tok, right), rn);
         int merged = lookup_bytes(tok, joined, ln + rn);

@@ -29,7 +29,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 
 #include "common.h"
 #include "gpt2.h"
+#include "json.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -91,231 +91,80 @@ typedef struct {
     uint64_t data_size;
 } SafeTensors;
 
-/* ---- a JSON reader for exactly this header: objects, arrays, strings and
- * non-negative integers. Anything else (floats, negatives, true/false/null,
- * trailing commas, trailing junk) is rejected with the byte where it happened. */
+/* ---- the header, read with the project's JSON scanner (json.h); what the
+ * keys mean is decided here. */
 
-typedef struct {
-    char *s; /* the header text; strings are decoded in place */
-    size_t pos, len;
-    const char *path;
-} Json;
-
-__attribute__((noreturn, format(printf, 2, 3))) static void json_fail(const Json *j, const char *fmt, ...);
-static void json_fail(const Json *j, const char *fmt, ...) {
-    char why[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    /* byte offset in the file: the header starts after the 8-byte length */
-    die("%s: bad safetensors header at byte %zu: %s", j->path, j->pos + 8, why);
-}
-
-#define JSON_END (-1)
-
-static int is_json_space(int c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-static int is_digit(int c) { return c >= '0' && c <= '9'; }
-
-/* The character at the cursor, or JSON_END past the header's last byte (a
- * NUL byte is just a character here, so it cannot end the header early). */
-static int json_at(const Json *j) { return j->pos < j->len ? (unsigned char)j->s[j->pos] : JSON_END; }
-
-/* Next non-space character, or JSON_END. */
-static int json_peek(Json *j) {
-    while (is_json_space(json_at(j))) j->pos++;
-    return json_at(j);
-}
-
-static void json_expect(Json *j, char c) {
-    int got = json_peek(j);
-    if (got == c) {
-        j->pos++;
-        return;
-    }
-    if (got == JSON_END) json_fail(j, "expected '%c', found the end of the header", c);
-    if (got < 0x20 || got > 0x7e) json_fail(j, "expected '%c', found byte 0x%02x", c, got);
-    json_fail(j, "expected '%c', found '%c'", c, got);
-}
-
-static int hex_value(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Four hex digits of a \uXXXX escape. */
-static unsigned json_hex4(Json *j) {
-    unsigned v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hex_value(json_at(j));
-        if (h < 0) json_fail(j, "bad \\u escape");
-        v = v * 16 + (unsigned)h;
-        j->pos++;
-    }
-    return v;
-}
-
-/* Append code point cp as UTF-8. */
-static size_t put_utf8(char *out, unsigned cp) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* A JSON string with its escapes decoded, NUL-terminated, valid until the
- * header text is freed. The decoded text is never longer than the escaped one
- * with its closing quote, so it is written in place over the bytes just read.
- * \u0000 is refused: names are C strings. Control characters such as a decoded
- * \n are refused too unless allow_control: names and dtypes end up in one-line
- * error messages. */
-static char *json_string(Json *j, int allow_control) {
-    json_expect(j, '"');
-    char *out = j->s + j->pos;
-    size_t n = 0;
-    for (;;) {
-        int c = json_at(j);
-        if (c == JSON_END) json_fail(j, "unterminated string");
-        j->pos++;
-        if (c == '"') break;
-        if (c < 0x20) json_fail(j, "control character 0x%02x in a string", c);
-        if (c != '\\') {
-            out[n++] = (char)c;
-            continue;
+/* A string that names something: a tensor, a key, a dtype. Names end up in
+ * one-line error messages and are used as C strings, so control characters
+ * (a decoded \n, \u0000) are refused. */
+static const char *header_name(JsonReader *r) {
+    json_peek(r);
+    size_t start = r->pos, n;
+    const char *s = json_string(r, &n);
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x20) {
+            r->pos = start;
+            json_fail(r, "control character in a name");
         }
-        int e = json_at(j);
-        j->pos++;
-        if (!allow_control && e > 0 && strchr("bfnrt", e)) json_fail(j, "control character in a name");
-        switch (e) {
-        case '"': out[n++] = '"'; continue;
-        case '\\': out[n++] = '\\'; continue;
-        case '/': out[n++] = '/'; continue;
-        case 'b': out[n++] = '\b'; continue;
-        case 'f': out[n++] = '\f'; continue;
-        case 'n': out[n++] = '\n'; continue;
-        case 'r': out[n++] = '\r'; continue;
-        case 't': out[n++] = '\t'; continue;
-        case 'u': break;
-        case JSON_END: json_fail(j, "unterminated string");
-        default: json_fail(j, "bad escape in a string");
-        }
-        unsigned cp = json_hex4(j);
-        /* UTF-16 surrogate pair: a high surrogate must be followed by \u and a low one */
-        if (cp >= 0xD800 && cp < 0xDC00) {
-            if (j->pos + 2 > j->len || j->s[j->pos] != '\\' || j->s[j->pos + 1] != 'u')
-                json_fail(j, "unpaired surrogate in \\u escape");
-            j->pos += 2;
-            unsigned lo = json_hex4(j);
-            if (lo < 0xDC00 || lo >= 0xE000) json_fail(j, "unpaired surrogate in \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        } else if (cp >= 0xDC00 && cp < 0xE000) {
-            json_fail(j, "unpaired surrogate in \\u escape");
-        }
-        if (cp == 0) json_fail(j, "\\u0000 in a string");
-        if (cp < 0x20 && !allow_control) json_fail(j, "control character in a name");
-        n += put_utf8(out + n, cp);
     }
-    out[n] = '\0';
-    return out;
-}
-
-/* A non-negative integer without sign, fraction or exponent. */
-static uint64_t json_uint(Json *j) {
-    int c = json_peek(j);
-    if (!is_digit(c)) json_fail(j, "expected a non-negative integer");
-    size_t start = j->pos;
-    uint64_t v = 0;
-    for (; is_digit(json_at(j)); j->pos++) {
-        unsigned d = (unsigned)(json_at(j) - '0');
-        if (v > (UINT64_MAX - d) / 10) json_fail(j, "integer too large");
-        v = v * 10 + d;
-    }
-    if (c == '0' && j->pos - start > 1) json_fail(j, "integer with a leading zero");
-    c = json_at(j);
-    if (c == '.' || c == 'e' || c == 'E') json_fail(j, "expected an integer, found a fraction or exponent");
-    return v;
-}
-
-/* After an element of an object or array: 1 if another follows (a ','
- * consumed), 0 at the closing bracket (consumed). */
-static int json_next(Json *j, char close) {
-    int c = json_peek(j);
-    if (c == ',') { j->pos++; return 1; }
-    if (c == close) { j->pos++; return 0; }
-    json_fail(j, "expected ',' or '%c'", close);
+    return s;
 }
 
 /* An array of integers into out[max]; returns the count. */
-static int json_uint_array(Json *j, uint64_t *out, int max, const char *what) {
-    json_expect(j, '[');
-    if (json_peek(j) == ']') { j->pos++; return 0; }
+static int header_uint_array(JsonReader *r, uint64_t *out, int max, const char *what) {
+    if (!json_open(r, '[', ']')) return 0;
     int n = 0;
     do {
-        if (n == max) json_fail(j, "%s has more than %d entries", what, max);
-        out[n++] = json_uint(j);
-    } while (json_next(j, ']'));
+        if (n == max) json_fail(r, "%s has more than %d entries", what, max);
+        out[n++] = json_uint(r, UINT64_MAX);
+    } while (json_next_member(r, ']'));
     return n;
 }
 
-static int dtype_index(const Json *j, const char *s) {
+static int dtype_index(const JsonReader *r, const char *s) {
     for (int i = 0; i < NUM_DTYPES; i++)
         if (!strcmp(s, DTYPES[i].name)) return i;
-    json_fail(j, "unknown dtype \"%s\"", s);
+    json_fail(r, "unknown dtype \"%s\"", s);
 }
 
 /* "__metadata__": an object of string -> string, read and discarded. */
-static void json_skip_metadata(Json *j) {
-    json_expect(j, '{');
-    if (json_peek(j) == '}') { j->pos++; return; }
+static void header_skip_metadata(JsonReader *r) {
+    if (!json_open(r, '{', '}')) return;
     do {
-        json_string(j, 1);
-        json_expect(j, ':');
-        if (json_peek(j) != '"') json_fail(j, "__metadata__ values must be strings");
-        json_string(j, 1);
-    } while (json_next(j, '}'));
+        size_t n;
+        json_string(r, &n);
+        json_expect(r, ':');
+        if (json_peek(r) != '"') json_fail(r, "__metadata__ values must be strings");
+        json_string(r, &n);
+    } while (json_next_member(r, '}'));
 }
 
 /* {"dtype": ..., "shape": [...], "data_offsets": [begin, end]}, in any order,
  * each key exactly once. */
-static void json_tensor(Json *j, Tensor *t) {
+static void header_tensor(JsonReader *r, Tensor *t) {
     int have_dtype = 0, have_shape = 0, have_offsets = 0;
-    json_expect(j, '{');
+    json_expect(r, '{');
     do {
-        const char *key = json_string(j, 0);
-        json_expect(j, ':');
+        const char *key = header_name(r);
+        json_expect(r, ':');
         if (!strcmp(key, "dtype") && !have_dtype) {
-            t->dtype = dtype_index(j, json_string(j, 0));
+            t->dtype = dtype_index(r, header_name(r));
             have_dtype = 1;
         } else if (!strcmp(key, "shape") && !have_shape) {
-            t->ndim = json_uint_array(j, t->shape, MAX_DIMS, "shape");
+            t->ndim = header_uint_array(r, t->shape, MAX_DIMS, "shape");
             have_shape = 1;
         } else if (!strcmp(key, "data_offsets") && !have_offsets) {
             uint64_t off[2];
-            if (json_uint_array(j, off, 2, "data_offsets") != 2) json_fail(j, "data_offsets needs 2 entries");
+            if (header_uint_array(r, off, 2, "data_offsets") != 2) json_fail(r, "data_offsets needs 2 entries");
             t->begin = off[0];
             t->end = off[1];
             have_offsets = 1;
         } else {
-            json_fail(j, "unexpected or repeated key \"%s\" in tensor \"%s\"", key, t->name);
+            json_fail(r, "unexpected or repeated key \"%s\" in tensor \"%s\"", key, t->name);
         }
-    } while (json_next(j, '}'));
+    } while (json_next_member(r, '}'));
     if (!have_dtype || !have_shape || !have_offsets)
-        json_fail(j, "tensor \"%s\" lacks %s", t->name,
+        json_fail(r, "tensor \"%s\" lacks %s", t->name,
                   !have_dtype ? "\"dtype\"" : !have_shape ? "\"shape\"" : "\"data_offsets\"");
 }
 
@@ -326,22 +175,25 @@ static Tensor *find_exact(const SafeTensors *st, const char *name) {
 }
 
 /* The whole header: one object of tensors (and maybe __metadata__). Trailing
- * spaces are allowed (writers pad the header to an alignment). */
+ * spaces are allowed (writers pad the header to an alignment). The strings
+ * are decoded in place, so text is modified. */
 static void parse_header(SafeTensors *st, char *text, size_t len) {
-    Json j = {.s = text, .pos = 0, .len = len, .path = st->path};
-    json_expect(&j, '{');
-    if (json_peek(&j) != '}') {
+    /* byte offsets in messages count from the start of the file: the header
+     * follows the 8-byte length */
+    JsonReader r = {.path = st->path, .what = "safetensors header", .s = (uint8_t *)text, .len = len, .base_offset = 8};
+    if (json_open(&r, '{', '}')) {
         do {
-            size_t key_pos = j.pos;
-            char *name = json_string(&j, 0);
-            json_expect(&j, ':');
+            json_peek(&r);
+            size_t key_pos = r.pos;
+            const char *name = header_name(&r);
+            json_expect(&r, ':');
             if (!strcmp(name, "__metadata__")) {
-                json_skip_metadata(&j);
+                header_skip_metadata(&r);
                 continue;
             }
             if (find_exact(st, name)) {
-                j.pos = key_pos;
-                json_fail(&j, "tensor \"%s\" appears twice", name);
+                r.pos = key_pos;
+                json_fail(&r, "tensor \"%s\" appears twice", name);
             }
             if (st->count == st->cap) {
                 st->cap = st->cap ? 2 * st->cap : 64;
@@ -353,12 +205,10 @@ static void parse_header(SafeTensors *st, char *text, size_t len) {
             memset(t, 0, sizeof *t);
             size_t n = strlen(name) + 1;
             t->name = memcpy(xmalloc(n, "tensor name"), name, n); /* outlives the header text */
-            json_tensor(&j, t);
-        } while (json_next(&j, '}'));
-    } else {
-        j.pos++;
+            header_tensor(&r, t);
+        } while (json_next_member(&r, '}'));
     }
-    if (json_peek(&j) != JSON_END) json_fail(&j, "junk after the header object");
+    json_finish(&r);
 }
 
 /* ---- header checks: every tensor's byte range inside the data section,
