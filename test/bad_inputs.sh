@@ -11,7 +11,6 @@
 # corpus, a 20 MB line) and a tokenizer .bin that decodes.
 source "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
-VOCAB="${GPT2_VOCAB_DIR:-$SHARED/data/gpt2}"
 HAVE_VOCAB=; [ -f "$VOCAB/encoder.json" ] && [ -f "$VOCAB/vocab.bpe" ] && HAVE_VOCAB=1
 T="$BIN/tokenize" TR="$BIN/train" G="$BIN/generate" IMP="$BIN/import_hf" TG="$BIN/test_gpt2" ST="$BUILD/make_safetensors"
 OUT="$TMP/out"

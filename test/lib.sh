@@ -2,6 +2,12 @@
 # BIN is where the programs are (set by the Makefile), SHARED the shared data.
 BIN=${BIN:-.}
 SHARED=${SHARED:-../shared}
+# GPT-2's vocabulary: $GPT2_VOCAB_DIR, else the shared copy, else the one
+# `make vocab` fetched into data/gpt2.
+if [ -z "${VOCAB:-}" ]; then
+    VOCAB=${GPT2_VOCAB_DIR:-$SHARED/data/gpt2}
+    [ -f "$VOCAB/encoder.json" ] || [ ! -f data/gpt2/encoder.json ] || VOCAB=data/gpt2
+fi
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }

@@ -3,7 +3,6 @@
 # shard round trip and --help (errors: test/bad_inputs.sh).
 source "$(dirname "$0")/lib.sh"
 T="$BIN/tokenize"
-VOCAB="$SHARED/data/gpt2"
 FIX="$SHARED/fixtures/tokenizer"
 
 if [ ! -f "$VOCAB/encoder.json" ]; then

@@ -5,7 +5,7 @@
 # flags: test/bad_inputs.sh; kills and NaN: test/test_crash.sh.)
 source "$(dirname "$0")/lib.sh"
 corpus="$SHARED/data/tinyshakespeare.txt"
-vocab="${GPT2_VOCAB_DIR:-$SHARED/data/gpt2}"
+vocab="$VOCAB"
 if [ ! -f "$corpus" ] || [ ! -f "$vocab/encoder.json" ]; then
     for t in learns resume_bit_identical ctrl_c_checkpoint generate; do skip "train/$t" "no $corpus or $vocab"; done
     exit 0
