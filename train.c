@@ -813,6 +813,35 @@ static const char *default_vocab_dir(void) {
     return env && *env ? env : "data/gpt2";
 }
 
+/* The model to train: the checkpoint being resumed, the --init checkpoint,
+ * or a new GPT-2 of the --layers/--heads/--channels/--context shape. */
+static void load_model(GPT2 *host, const TrainConfig *c, const char *resume, int step) {
+    char path[1200];
+    if (resume) {
+        ckpt_path(path, sizeof path, resume, "model", step);
+        gpt2_load(host, path);
+    } else if (c->init_path[0]) {
+        gpt2_load(host, c->init_path);
+    } else {
+        if (c->channels % c->heads != 0)
+            die_usage("--channels %d is not divisible by --heads %d", c->channels, c->heads);
+        GPT2Config mc = {.maxT = c->context, .V = 50257, .Vp = 50304, .L = c->layers, .NH = c->heads,
+                         .C = c->channels};
+        gpt2_init_random(host, &mc, c->seed);
+    }
+}
+
+/* AdamW's m and v from the rest of an open state file (read_state read its head). */
+static void restore_optimizer(GPT2 *host, FILE *state, const char *path, size_t state_params) {
+    if (state_params != host->num_parameters)
+        die("%s: optimizer state has %zu parameters, the model %zu", path, state_params, host->num_parameters);
+    host->m_memory = xmalloc(host->num_parameters * sizeof(float), "AdamW m");
+    host->v_memory = xmalloc(host->num_parameters * sizeof(float), "AdamW v");
+    xfread(host->m_memory, sizeof(float), host->num_parameters, state, path);
+    xfread(host->v_memory, sizeof(float), host->num_parameters, state, path);
+    xfclose(state, path);
+}
+
 /* Everything main() and train_gpu's main() share: settings, data, model,
  * resume. Fills *c, *host, *p, the loaders; returns 1 if there is validation data. */
 int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
@@ -840,18 +869,7 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
     if (!resume && !c->train_pattern[0]) die_usage("--train PATTERN is required (see --help)");
     if (c->lr_min > c->lr) die_usage("--lr-min %g is larger than --lr %g", c->lr_min, c->lr);
 
-    if (resume) {
-        ckpt_path(path, sizeof path, resume, "model", p->step);
-        gpt2_load(host, path);
-    } else if (c->init_path[0]) {
-        gpt2_load(host, c->init_path);
-    } else {
-        if (c->channels % c->heads != 0)
-            die_usage("--channels %d is not divisible by --heads %d", c->channels, c->heads);
-        GPT2Config mc = {.maxT = c->context, .V = 50257, .Vp = 50304, .L = c->layers, .NH = c->heads,
-                         .C = c->channels};
-        gpt2_init_random(host, &mc, c->seed);
-    }
+    load_model(host, c, resume, p->step);
     if (c->T > host->config.maxT) die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
     make_dir(c->out_dir);
     /* A new run must not mix its checkpoints with another run's: --resume
@@ -865,14 +883,7 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
     int has_val = c->val_pattern[0] != 0;
     if (has_val) loader_init(val_dl, c->val_pattern, c->B, c->T, host->config.V, 0, 0);
     if (resume) {
-        if (state_params != host->num_parameters)
-            die("%s: optimizer state has %zu parameters, the model %zu", path, state_params, host->num_parameters);
-        host->m_memory = xmalloc(host->num_parameters * sizeof(float), "AdamW m");
-        host->v_memory = xmalloc(host->num_parameters * sizeof(float), "AdamW v");
-        ckpt_path(path, sizeof path, resume, "state", p->step);
-        xfread(host->m_memory, sizeof(float), host->num_parameters, state, path);
-        xfread(host->v_memory, sizeof(float), host->num_parameters, state, path);
-        xfclose(state, path);
+        restore_optimizer(host, state, path, state_params);
         loader_seek(train_dl, p->data_epoch, p->data_shard, p->data_batch);
         printf("resuming %s at step %d of %d\n", resume, p->step, c->steps);
     } else {
