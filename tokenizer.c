@@ -330,7 +330,7 @@ void tokenizer_free(Tokenizer *tok) {
 /* ------------------------------------------------------------------ */
 /* encoder.json: a JSON object of string keys and integer values        */
 
-#define MAX_TOKEN_BYTES 1024
+#define MAX_TOKEN_BYTES TOKENIZER_MAX_TOKEN_BYTES
 
 /* An entry as read, before ids are known to be a permutation of 0..n-1. */
 typedef struct {
@@ -744,4 +744,42 @@ void tokenizer_encode(Tokenizer *tok, const uint8_t *text, size_t len, int allow
         token_ids_push(out, tok->eot_id);
         pos = special + strlen(GPT2_EOT_TEXT);
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* Streaming decode                                                    */
+
+/* How many bytes at the end of buf[0..n) start a UTF-8 character whose
+ * remaining bytes have not arrived yet (0 to 3). */
+static size_t incomplete_tail(const uint8_t *buf, size_t n) {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        uint8_t b = buf[n - back];
+        if ((b & 0xC0) == 0x80) continue; /* a continuation byte: its lead is further back */
+        size_t want = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xC2 && b <= 0xDF ? 2 : 1;
+        if (want <= back) return 0; /* complete (or a byte that leads nothing) */
+        uint32_t cp;
+        /* only hold what could still become valid: its bytes so far must be a
+         * prefix of a well-formed sequence */
+        uint8_t probe[4] = {0x80, 0x80, 0x80, 0x80};
+        memcpy(probe, buf + n - back, back);
+        return utf8_next(probe, want, &cp) == want ? back : 0;
+    }
+    return 0;
+}
+
+size_t utf8_stream_push(Utf8Stream *s, const uint8_t *bytes, size_t len, uint8_t *out) {
+    memcpy(out, s->held, s->nheld);
+    memcpy(out + s->nheld, bytes, len);
+    size_t n = s->nheld + len;
+    size_t hold = incomplete_tail(out, n);
+    memcpy(s->held, out + n - hold, hold);
+    s->nheld = hold;
+    return n - hold;
+}
+
+size_t utf8_stream_flush(Utf8Stream *s, uint8_t *out) {
+    memcpy(out, s->held, s->nheld);
+    size_t n = s->nheld;
+    s->nheld = 0;
+    return n;
 }

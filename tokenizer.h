@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #define GPT2_EOT_TEXT "<|endoftext|>"
+#define TOKENIZER_MAX_TOKEN_BYTES 1024 /* no token's byte string is longer (a loaded vocabulary is checked) */
 
 typedef struct Tokenizer Tokenizer;
 
@@ -74,6 +75,25 @@ size_t tokenizer_encode_step(Tokenizer *tok, const uint8_t *text, size_t len, si
 
 /* The bytes of one token, for streaming decode; NULL if id is out of range. */
 const uint8_t *tokenizer_token_bytes(const Tokenizer *tok, int id, size_t *len);
+
+/*
+ * Streaming decode. Tokens are byte strings, and GPT-2 often splits one
+ * multi-byte UTF-8 character (most Chinese characters, emoji) across two
+ * tokens. A Utf8Stream takes each token's bytes as it comes and releases only
+ * complete characters, holding back an incomplete one at the end until the
+ * bytes that complete it arrive. Bytes that can never complete (invalid UTF-8)
+ * are released as they are, so the concatenation of everything released plus
+ * the final flush is exactly the concatenation of the input.
+ * Zero-initialise; `out` needs room for len + 3 bytes.
+ */
+typedef struct {
+    uint8_t held[3];
+    size_t nheld;
+} Utf8Stream;
+/* Appends bytes[0..len) and writes what is ready to out; returns its length. */
+size_t utf8_stream_push(Utf8Stream *s, const uint8_t *bytes, size_t len, uint8_t *out);
+/* Writes whatever is still held (at the end of the text); returns its length. */
+size_t utf8_stream_flush(Utf8Stream *s, uint8_t *out);
 
 /* The concatenated bytes of ids[0..n) in a new heap buffer (NUL-terminated;
  * *len excludes the NUL). Dies if an id is out of range. */

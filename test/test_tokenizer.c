@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../utf8.h"
 #include "check.h"
 #include "common.h"
 #include "tokenizer.h"
@@ -347,6 +348,57 @@ static void test_steps(Tokenizer *tok) {
     token_ids_free(&steps);
 }
 
+/* Streaming decode: feeding the tokens of a text one at a time through a
+ * Utf8Stream releases exactly the text, and for valid UTF-8 every released
+ * chunk holds whole characters only, although tokens split characters. */
+static int all_complete(const uint8_t *s, size_t n) {
+    uint32_t cp;
+    for (size_t i = 0; i < n; i += utf8_next(s + i, n - i, &cp))
+        if ((utf8_next(s + i, n - i, &cp), cp) == UTF8_INVALID) return 0;
+    return 1;
+}
+
+static void stream_case(Tokenizer *tok, const char *name, const uint8_t *text, size_t len, int valid) {
+    TokenIds ids = {0};
+    tokenizer_encode(tok, text, len, 0, &ids);
+    uint8_t *got = xmalloc(len + 4, "stream output"), chunk[TOKENIZER_MAX_TOKEN_BYTES + 3];
+    size_t n = 0, split_tokens = 0;
+    int chunks_complete = 1;
+    Utf8Stream s = {0};
+    for (size_t i = 0; i < ids.len; i++) {
+        size_t tlen;
+        const uint8_t *bytes = tokenizer_token_bytes(tok, ids.ids[i], &tlen);
+        split_tokens += !all_complete(bytes, tlen);
+        size_t k = utf8_stream_push(&s, bytes, tlen, chunk);
+        chunks_complete &= all_complete(chunk, k);
+        if (n + k > len) break;
+        memcpy(got + n, chunk, k);
+        n += k;
+    }
+    size_t k = utf8_stream_flush(&s, chunk);
+    if (n + k <= len) memcpy(got + n, chunk, k);
+    n += k;
+    char label[96];
+    snprintf(label, sizeof label, "utf8_stream/%s", name);
+    CHECK(n == len && !memcmp(got, text, len) && (!valid || (chunks_complete && split_tokens > 0)), label,
+          "%zu of %zu bytes back, chunks complete %d, tokens splitting a character %zu", n, len, chunks_complete,
+          split_tokens);
+    free(got);
+    token_ids_free(&ids);
+}
+
+static void test_utf8_stream(Tokenizer *tok) {
+    const char *chinese = "今天天气很好，我们去公园散步吧。人工智能正在改变世界，机器学习模型越来越强大。";
+    const char *emoji = "🙂 family: 👨‍👩‍👧‍👦, flags 🇯🇵🇫🇷, tea 🍵 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢";
+    stream_case(tok, "chinese", (const uint8_t *)chinese, strlen(chinese), 1);
+    stream_case(tok, "emoji", (const uint8_t *)emoji, strlen(emoji), 1);
+    Rng r;
+    rng_seed(&r, 5);
+    uint8_t junk[4000];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)rng_u32(&r); /* mostly invalid UTF-8 */
+    stream_case(tok, "random_bytes", junk, sizeof junk, 0);
+}
+
 int main(void) {
     test_pretokenize();
     if (!path_exists(VOCAB_DIR "/encoder.json")) {
@@ -360,6 +412,7 @@ int main(void) {
     test_bin_round_trip(tok);
     test_tokens_encode_to_themselves(tok);
     test_random_strings(tok);
+    test_utf8_stream(tok);
     tokenizer_free(tok);
     return check_failures ? 1 : 0;
 }

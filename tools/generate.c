@@ -33,75 +33,21 @@ static void usage(FILE *f) {
             "The prompt plus --tokens must fit in the model's context.\n");
 }
 
-/*
- * Tokens are byte strings, and a multi-byte UTF-8 character can be split
- * across two tokens (common for Chinese and emoji). Writing each token's bytes
- * at once would show half characters, so the stream holds back an incomplete
- * character at the end until its remaining bytes arrive.
- */
-typedef struct {
-    uint8_t held[4];
-    size_t nheld;
-} Utf8Stream;
-
-/* Number of bytes the UTF-8 sequence starting with lead byte b should have
- * (0 for a byte that cannot start one). */
-static size_t utf8_length(uint8_t b) {
-    if (b < 0x80) return 1;
-    if (b >= 0xC2 && b <= 0xDF) return 2;
-    if (b >= 0xE0 && b <= 0xEF) return 3;
-    if (b >= 0xF0 && b <= 0xF4) return 4;
-    return 0;
-}
-
-/* How many bytes at the end of buf[0..n) are an incomplete sequence to hold. */
-static size_t incomplete_tail(const uint8_t *buf, size_t n) {
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        uint8_t b = buf[n - back];
-        if ((b & 0xC0) == 0x80) continue; /* continuation byte: look further back */
-        size_t want = utf8_length(b);
-        return want > back ? back : 0;
-    }
-    return 0; /* only continuation bytes or complete: nothing to wait for */
-}
-
-static void stream_write(Utf8Stream *s, const uint8_t *bytes, size_t len) {
-    uint8_t buf[4 + 256];
-    size_t n = 0;
-    memcpy(buf, s->held, s->nheld);
-    n = s->nheld;
-    if (len > sizeof buf - n) { /* never for GPT-2 (tokens are short), but stay safe */
-        fwrite(buf, 1, n, stdout);
-        fwrite(bytes, 1, len, stdout);
-        s->nheld = 0;
-        return;
-    }
-    memcpy(buf + n, bytes, len);
-    n += len;
-    size_t hold = incomplete_tail(buf, n);
-    fwrite(buf, 1, n - hold, stdout);
-    memcpy(s->held, buf + n - hold, hold);
-    s->nheld = hold;
-    fflush(stdout);
-}
-
-static void stream_flush(Utf8Stream *s) {
-    fwrite(s->held, 1, s->nheld, stdout);
-    s->nheld = 0;
-    fflush(stdout);
-}
-
 typedef struct {
     const Tokenizer *tok;
     Utf8Stream out;
 } StreamSink;
 
+/* Each token is printed as soon as it is sampled, except for an incomplete
+ * UTF-8 character at its end, which waits for the next token (Utf8Stream). */
 static int print_token(int id, void *ctx) {
     StreamSink *s = ctx;
     if (id == tokenizer_eot_id(s->tok)) return 0;
     size_t len;
     const uint8_t *bytes = tokenizer_token_bytes(s->tok, id, &len);
-    stream_write(&s->out, bytes, len);
+    uint8_t buf[TOKENIZER_MAX_TOKEN_BYTES + 3];
+    fwrite(buf, 1, utf8_stream_push(&s->out, bytes, len, buf), stdout);
+    fflush(stdout);
     return 1;
 }
 
@@ -160,7 +106,8 @@ int main(int argc, char **argv) {
     double t0 = now_seconds();
     int made = gpt2_generate(&model, ids.ids, (int)ids.len, ntokens, &sc, &rng, print_token, &sink);
     double dt = now_seconds() - t0;
-    stream_flush(&sink.out);
+    uint8_t tail[3];
+    fwrite(tail, 1, utf8_stream_flush(&sink.out, tail), stdout);
     printf("\n");
     fprintf(stderr, "generate: %zu prompt tokens, %d new tokens in %.2f s (%.1f ms per token)\n", ids.len, made, dt,
             made ? 1000.0 * dt / ((double)ids.len + made) : 0.0);
