@@ -37,6 +37,8 @@ int fuzz_run(void (*fn)(void *), void *arg);
  * input files (deleted with its files at exit), fuzz_write_file fills one. */
 const char *fuzz_temp_dir(void);
 void fuzz_write_file(const char *path, const void *data, size_t n);
+/* The input as the file `name` in fuzz_temp_dir(); returns its path (a static buffer). */
+const char *fuzz_input_file(const char *name, const unsigned char *data, size_t size);
 
 #define malloc(n) fuzz_malloc(n)
 #define calloc(n, s) fuzz_calloc(n, s)

@@ -7,7 +7,7 @@
 #include "common.h"
 #include "gpt2.h"
 
-static char path[128];
+static const char *path; /* the input, written to a file for the loader */
 
 static void load_and_run(void *arg) {
     (void)arg;
@@ -24,8 +24,7 @@ static void load_and_run(void *arg) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!path[0]) snprintf(path, sizeof path, "%s/checkpoint.bin", fuzz_temp_dir());
-    fuzz_write_file(path, data, size);
+    path = fuzz_input_file("checkpoint.bin", data, size);
     fuzz_run(load_and_run, NULL);
     return 0;
 }

@@ -9,7 +9,7 @@
 #define IMPORT_HF_NO_MAIN
 #include "../tools/import_hf.c"
 
-static char path[128];
+static const char *path; /* the input, written to a file for the loader */
 
 static void import(void *arg) {
     (void)arg;
@@ -32,8 +32,7 @@ static void import(void *arg) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!path[0]) snprintf(path, sizeof path, "%s/model.safetensors", fuzz_temp_dir());
-    fuzz_write_file(path, data, size);
+    path = fuzz_input_file("model.safetensors", data, size);
     fuzz_run(import, NULL);
     return 0;
 }

@@ -8,7 +8,7 @@
 #include "common.h"
 #include "train.h"
 
-static char path[128];
+static const char *path; /* the input, written to a file for the loader */
 
 static void load_batches(void *arg) {
     (void)arg;
@@ -23,8 +23,7 @@ static void load_batches(void *arg) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!path[0]) snprintf(path, sizeof path, "%s/shard.bin", fuzz_temp_dir());
-    fuzz_write_file(path, data, size);
+    path = fuzz_input_file("shard.bin", data, size);
     fuzz_run(load_batches, NULL);
     return 0;
 }

@@ -165,3 +165,10 @@ const char *fuzz_temp_dir(void) {
     }
     return temp_dir;
 }
+
+const char *fuzz_input_file(const char *name, const unsigned char *data, size_t size) {
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", fuzz_temp_dir(), name);
+    fuzz_write_file(path, data, size);
+    return path;
+}
