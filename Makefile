@@ -21,6 +21,9 @@ else
   CFLAGS  += -fopenmp
   LDFLAGS += -fopenmp
 endif
+# the flags before any sanitizer: the CUDA emulator build (`make emu`) uses these
+CFLAGS_PLAIN := $(CFLAGS)
+LDFLAGS_PLAIN := $(LDFLAGS)
 
 # SAN=1: the same programs and tests, built with sanitizers into their own
 # folder so a normal build is never mixed with an instrumented one.
@@ -45,11 +48,11 @@ PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
            $(BUILD)/test_ops
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
-           test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh
+           test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh
 # Helper programs the shell tests call (not tests themselves).
 TEST_HELPERS = $(BUILD)/make_safetensors
 
-.PHONY: all demo test test-sanitize valgrind clean cuda FORCE vocab unicode-table fuzz bench-tokenizer bench
+.PHONY: all demo test test-sanitize valgrind clean cuda emu FORCE vocab unicode-table fuzz bench-tokenizer bench
 .SECONDARY:
 # bench.o is compiled with every build so its warnings show up in CI too
 all: $(PROGRAMS) $(BUILD)/tools/bench.o
@@ -177,6 +180,45 @@ $(BUILD)/train_gpu.o: train.c $(wildcard *.h) kernels/gpt2_gpu.h | $(BUILD)
 $(BIN)/train_gpu: $(BUILD)/train_gpu.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_STAMP)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS) $(CUDA_LIBS)
 
+# ---- the GPU code on the CPU (`make emu`, test/cuda_emu) ----
+# The same kernels/*.cu sources, test_kernels, compare_cpu_gpu and train_gpu,
+# compiled by $(CXX) against the CUDA emulator instead of by nvcc, into
+# build/emu (never sanitized: the emulator switches stacks). sed rewrites each
+# launch k<<<grid, block>>>(args) to emu_launch("k", grid, block, k, args); the
+# #line directive keeps compiler messages on the .cu file.
+EMU_BUILD    = build/emu$(if $(NO_OMP),-noomp)
+EMU_CXXFLAGS = -O2 -g -std=c++17 -Wall -Wextra -Werror -Wno-unknown-pragmas -fno-math-errno -Itest/cuda_emu -Ikernels -Itest -I.
+EMU_KERNELS  = $(patsubst kernels/%.cu,$(EMU_BUILD)/kernels/%.o,$(wildcard kernels/*.cu)) $(EMU_BUILD)/cuda_emu.o
+EMU_LIB      = $(patsubst %.c,$(EMU_BUILD)/%.o,$(LIB_SRC))
+EMU_PROGRAMS = $(EMU_BUILD)/test_kernels $(EMU_BUILD)/compare_cpu_gpu $(EMU_BUILD)/train_gpu \
+               $(EMU_BUILD)/test_cuda_emu
+EMU_HEADERS  = $(CUDA_HEADERS) test/cuda_emu/cuda_runtime.h
+
+emu: $(EMU_PROGRAMS)
+
+$(EMU_BUILD)/%.cpp: %.cu
+	@mkdir -p $(dir $@)
+	@{ echo '#line 1 "$<"'; sed -E 's/([A-Za-z_][A-Za-z0-9_]*)<<<(.*)>>>\(/emu_launch("\1", \2, \1, /' $<; } >$@
+$(EMU_BUILD)/%.o: $(EMU_BUILD)/%.cpp $(EMU_HEADERS)
+	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
+$(EMU_BUILD)/cuda_emu.o: test/cuda_emu/cuda_emu.cpp $(EMU_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
+$(EMU_BUILD)/%.o: %.c $(wildcard *.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_PLAIN) -c $< -o $@
+$(EMU_BUILD)/train_gpu.o: train.c $(wildcard *.h) kernels/gpt2_gpu.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_PLAIN) -DGPT2_CUDA -c $< -o $@
+$(EMU_BUILD)/test_kernels: $(EMU_BUILD)/test/test_kernels.o $(EMU_KERNELS) $(EMU_LIB)
+	$(CXX) $(LDFLAGS_PLAIN) $^ -o $@ $(LDLIBS)
+$(EMU_BUILD)/test_cuda_emu: $(EMU_BUILD)/test/test_cuda_emu.o $(EMU_BUILD)/cuda_emu.o $(EMU_BUILD)/common.o
+	$(CXX) $(LDFLAGS_PLAIN) $^ -o $@ $(LDLIBS)
+$(EMU_BUILD)/compare_cpu_gpu: $(EMU_BUILD)/tools/compare_cpu_gpu.o $(EMU_KERNELS) $(EMU_LIB)
+	$(CXX) $(LDFLAGS_PLAIN) $^ -o $@ $(LDLIBS)
+$(EMU_BUILD)/train_gpu: $(EMU_BUILD)/train_gpu.o $(EMU_KERNELS) $(EMU_LIB)
+	$(CXX) $(LDFLAGS_PLAIN) $^ -o $@ $(LDLIBS)
+
 # `make bench`: speed and memory with the normal flags (see tools/bench.c).
 # The program is named like the target, so the rule links it and runs it.
 bench: $(BUILD)/tools/bench.o $(LIB_OBJ)
@@ -186,7 +228,7 @@ bench: $(BUILD)/tools/bench.o $(LIB_OBJ)
 # Every test program and script, counted by test/run.sh, which ends with
 # "N passed, N failed, N skipped".
 test: all $(C_TESTS) $(TEST_HELPERS)
-	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) NVCC=$(NVCC) bash test/run.sh $(C_TESTS) $(SH_TESTS)
+	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) NVCC=$(NVCC) EMU_BUILD=$(EMU_BUILD) bash test/run.sh $(C_TESTS) $(SH_TESTS)
 
 # The whole suite again, built with AddressSanitizer + UBSan (build/san).
 test-sanitize:

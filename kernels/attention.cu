@@ -45,11 +45,11 @@
 #define ATT_THREADS 128
 
 __global__ void __launch_bounds__(ATT_THREADS)
-    attention_forward_kernel(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    attention_forward_kernel(float *out, float *att, const float *qkv, int T, int C, int NH) {
     int hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
     size_t C3 = (size_t)3 * C;
-    size_t row = blockIdx.x; /* (b*NH + h)*T + t: the row of att */
+    size_t row = blockIdx.x; /* (b*NH + h)*T + t: the row of att; the grid has B*NH*T blocks */
     int t = (int)(row % T), h = (int)(row / T % NH), b = (int)(row / T / NH);
     const float *q = qkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
     float *a = att + row * T;
@@ -82,14 +82,14 @@ __global__ void __launch_bounds__(ATT_THREADS)
 }
 
 void attention_forward_gpu(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
-    attention_forward_kernel<<<(unsigned)((size_t)B * NH * T), ATT_THREADS>>>(out, att, qkv, B, T, C, NH);
+    attention_forward_kernel<<<(unsigned)((size_t)B * NH * T), ATT_THREADS>>>(out, att, qkv, T, C, NH);
     CUDA_CHECK_LAUNCH();
 }
 
 /* Kernel 1: datt for one row and row_dot[row] = sum_t2 att * datt. */
 __global__ void __launch_bounds__(ATT_THREADS)
     attention_backward_datt_kernel(float *datt, float *row_dot, const float *dout, const float *qkv, const float *att,
-                                   int B, int T, int C, int NH) {
+                                   int T, int C, int NH) {
     int hs = C / NH;
     size_t C3 = (size_t)3 * C;
     size_t row = blockIdx.x;
@@ -147,8 +147,8 @@ __global__ void attention_backward_dqkv_kernel(float *dqkv, const float *datt, c
 void attention_backward_gpu(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                             int T, int C, int NH, float *workspace) {
     float *row_dot = workspace; /* (B, NH, T) */
-    attention_backward_datt_kernel<<<(unsigned)((size_t)B * NH * T), ATT_THREADS>>>(datt, row_dot, dout, qkv, att, B,
-                                                                                    T, C, NH);
+    attention_backward_datt_kernel<<<(unsigned)((size_t)B * NH * T), ATT_THREADS>>>(datt, row_dot, dout, qkv, att, T,
+                                                                                    C, NH);
     CUDA_CHECK_LAUNCH();
     attention_backward_dqkv_kernel<<<ceil_div((size_t)B * T * C, BLOCK), BLOCK>>>(dqkv, datt, row_dot, dout, qkv,
                                                                                   att, B, T, C, NH);

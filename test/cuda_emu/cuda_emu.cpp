@@ -1,0 +1,478 @@
+/*
+ * cuda_emu.cpp: the CUDA emulator's runtime (see cuda_runtime.h here for what
+ * it is for and what it checks). Three parts:
+ *
+ *   fibers     each CUDA thread of a block gets a stack of its own; a thread
+ *              that reaches a barrier switches back to the scheduler, which
+ *              resumes the others. On x86-64 the switch is six pushes, a
+ *              stack-pointer swap and six pops (emu_switch below); elsewhere
+ *              it is POSIX swapcontext, slower but the same semantics.
+ *   scheduler  launch(): for every block, run every live thread in a
+ *              shuffled order until each finishes or waits; release a
+ *              barrier once every live thread it concerns has arrived;
+ *              repeat. If threads wait and none can be released, the kernel
+ *              would hang on a GPU: that is reported as a deadlock.
+ *   memory     cudaMalloc maps the allocation so that it ends exactly where a
+ *              guard page begins, and keeps it inaccessible except during
+ *              kernels, copies and memsets; a SIGSEGV handler turns a fault
+ *              into one line naming the kernel, block and thread.
+ */
+#include "cuda_runtime.h"
+
+#include <map>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vector>
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
+
+extern "C" {
+#include "../../common.h"
+}
+
+uint3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+
+namespace {
+
+/* ---------------------------------------------------------------- fibers */
+
+const size_t STACK_BYTES = 64 * 1024;
+const int MAX_THREADS = 1024;
+const int WARP_SIZE = 32;
+
+enum FiberState { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, DONE };
+
+struct Fiber {
+    char *stack; /* STACK_BYTES above a guard page */
+    FiberState state;
+    uint3 index; /* threadIdx */
+    unsigned char slot[16]; /* a warp shuffle's value on offer */
+#if defined(__x86_64__)
+    void *sp;
+#else
+    ucontext_t context;
+#endif
+};
+
+struct Launch {
+    const char *name;
+    void (*body)(void *);
+    void *ctx;
+    int nthreads, nwarps;
+    int current; /* the running fiber, -1 in the scheduler */
+    int live, at_block_barrier;
+    int live_in_warp[MAX_THREADS / WARP_SIZE], at_warp_barrier[MAX_THREADS / WARP_SIZE];
+#if defined(__x86_64__)
+    void *scheduler_sp;
+#else
+    ucontext_t scheduler;
+#endif
+};
+
+Fiber fibers[MAX_THREADS];
+/* every __shared__ variable of the program lies between these (cuda_runtime.h) */
+extern "C" char __start_emu_shared[] __attribute__((weak)), __stop_emu_shared[] __attribute__((weak));
+Launch *running; /* the launch in progress, NULL between kernels */
+
+[[noreturn]] void fail_in_kernel(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (running && running->current >= 0) {
+        uint3 t = fibers[running->current].index;
+        die("CUDA emulator: kernel %s, block (%u,%u,%u), thread (%u,%u,%u): %s", running->name, blockIdx.x,
+            blockIdx.y, blockIdx.z, t.x, t.y, t.z, msg);
+    }
+    die("CUDA emulator: %s", msg);
+}
+
+#if defined(__x86_64__)
+/* emu_switch(&save_sp, next_sp): save the callee-saved registers on this
+ * stack, store the stack pointer, load the other fiber's, restore its
+ * registers, and return into it. */
+extern "C" void emu_switch(void **save_sp, void *next_sp);
+asm(".text\n"
+    ".p2align 4\n"
+    ".type emu_switch,@function\n"
+    "emu_switch:\n"
+    "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+    "  ret\n"
+    ".size emu_switch, .-emu_switch\n");
+#endif
+
+void to_scheduler(void) {
+    Fiber *f = &fibers[running->current];
+#if defined(__x86_64__)
+    emu_switch(&f->sp, running->scheduler_sp);
+#else
+    swapcontext(&f->context, &running->scheduler);
+#endif
+}
+
+/* Where every fiber starts: run the kernel body, then never come back. */
+void fiber_main(void) {
+    running->body(running->ctx);
+    int t = running->current;
+    fibers[t].state = DONE;
+    running->live--;
+    running->live_in_warp[t / WARP_SIZE]--;
+    to_scheduler();
+    abort(); /* a finished fiber is never resumed */
+}
+
+/* Point the fiber at the start of fiber_main with an empty stack. */
+void fiber_reset(Fiber *f) {
+#if defined(__x86_64__)
+    /* The frame emu_switch pops: six zeroed registers, then fiber_main as the
+     * return address, then a null "caller" so fiber_main starts with the
+     * stack aligned as after a call (rsp = 8 mod 16). */
+    void **sp = (void **)(f->stack + STACK_BYTES);
+    *--sp = NULL;
+    *--sp = (void *)fiber_main;
+    for (int i = 0; i < 6; i++) *--sp = NULL;
+    f->sp = sp;
+#else
+    if (getcontext(&f->context) != 0) die("CUDA emulator: getcontext failed");
+    f->context.uc_stack.ss_sp = f->stack;
+    f->context.uc_stack.ss_size = STACK_BYTES;
+    f->context.uc_link = NULL;
+    makecontext(&f->context, fiber_main, 0);
+#endif
+}
+
+void fiber_resume(Launch *l, int t) {
+    l->current = t;
+    threadIdx = fibers[t].index;
+#if defined(__x86_64__)
+    emu_switch(&l->scheduler_sp, fibers[t].sp);
+#else
+    swapcontext(&l->scheduler, &fibers[t].context);
+#endif
+    l->current = -1;
+}
+
+char *stack_alloc(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    char *map = (char *)mmap(NULL, STACK_BYTES + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) die("CUDA emulator: cannot map a thread stack");
+    if (mprotect(map, page, PROT_NONE) != 0) die("CUDA emulator: cannot protect a stack guard page");
+    return map + page;
+}
+
+/* ---------------------------------------------------------------- memory */
+
+struct Allocation {
+    char *map;        /* the mapping: data pages, then one guard page */
+    size_t map_bytes; /* including the guard page */
+    char *base;       /* what cudaMalloc returned: the last `bytes` bytes before the guard */
+    size_t bytes;
+};
+std::map<uintptr_t, Allocation> allocations; /* by base address */
+cudaError_t last_error = cudaSuccess;
+
+long page_size(void) { return sysconf(_SC_PAGESIZE); }
+size_t data_bytes(const Allocation &a) { return a.map_bytes - (size_t)page_size(); }
+
+/* The allocation whose mapping holds p (guard page included), or NULL. */
+const Allocation *allocation_holding(const void *p) {
+    uintptr_t u = (uintptr_t)p;
+    for (auto &kv : allocations) {
+        const Allocation &a = kv.second;
+        if (u >= (uintptr_t)a.map && u < (uintptr_t)a.map + a.map_bytes) return &a;
+    }
+    return NULL;
+}
+
+void set_access(const Allocation &a, bool open) {
+    if (mprotect(a.map, data_bytes(a), open ? PROT_READ | PROT_WRITE : PROT_NONE) != 0)
+        die("CUDA emulator: mprotect failed");
+}
+void set_access_all(bool open) {
+    for (auto &kv : allocations) set_access(kv.second, open);
+}
+
+/* The signal handler's message: one line, then exit 1 (as die() would). */
+void segv_handler(int sig, siginfo_t *info, void *uctx) {
+    (void)sig, (void)uctx;
+    char msg[512], where[200] = "host code";
+    const char *addr = (const char *)info->si_addr;
+    if (running && running->current >= 0) {
+        uint3 t = fibers[running->current].index;
+        snprintf(where, sizeof where, "kernel %s, block (%u,%u,%u), thread (%u,%u,%u)", running->name, blockIdx.x,
+                 blockIdx.y, blockIdx.z, t.x, t.y, t.z);
+    }
+    const Allocation *a = allocation_holding(addr);
+    if (a && addr >= a->base + a->bytes)
+        snprintf(msg, sizeof msg, "%s: access %zu bytes past the end of a %zu-byte device allocation", where,
+                 (size_t)(addr - (a->base + a->bytes)), a->bytes);
+    else if (a && addr < a->base)
+        snprintf(msg, sizeof msg, "%s: access %zu bytes before the start of a %zu-byte device allocation", where,
+                 (size_t)(a->base - addr), a->bytes);
+    else if (a)
+        snprintf(msg, sizeof msg, "%s: touched device memory (byte %zu of a %zu-byte allocation) outside a kernel "
+                 "or cudaMemcpy", where, (size_t)(addr - a->base), a->bytes);
+    else if (running && running->current >= 0)
+        snprintf(msg, sizeof msg, "%s: invalid memory access at %p (host memory, or its stack overflowed)", where,
+                 (const void *)addr);
+    else {
+        signal(SIGSEGV, SIG_DFL); /* not ours: fault again, the normal way */
+        return;
+    }
+    char line[600];
+    int n = snprintf(line, sizeof line, "gpt2c: CUDA emulator: %s\n", msg);
+    if (write(2, line, (size_t)n) < 0) _exit(1);
+    _exit(1);
+}
+
+void install_segv_handler(void) {
+    static bool done = false;
+    if (done) return;
+    done = true;
+    static char alt_stack[64 * 1024];
+    stack_t ss = {};
+    ss.ss_sp = alt_stack;
+    ss.ss_size = sizeof alt_stack;
+    struct sigaction sa = {};
+    sa.sa_sigaction = segv_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaltstack(&ss, NULL) != 0 || sigaction(SIGSEGV, &sa, NULL) != 0)
+        die("CUDA emulator: cannot install the fault handler");
+}
+
+/* The allocation in which [p, p + bytes) lies entirely, or NULL. */
+const Allocation *allocation_spanning(const void *p, size_t bytes) {
+    auto it = allocations.upper_bound((uintptr_t)p);
+    if (it == allocations.begin()) return NULL;
+    --it;
+    const Allocation &a = it->second;
+    uintptr_t u = (uintptr_t)p, b = (uintptr_t)a.base;
+    return u >= b && u - b <= a.bytes && bytes <= a.bytes - (u - b) ? &a : NULL;
+}
+
+/* ---------------------------------------------------------------- scheduler */
+
+uint64_t shuffle_state = 0x2545F4914F6CDD1Dull;
+unsigned shuffle_next(unsigned n) {
+    shuffle_state ^= shuffle_state >> 12;
+    shuffle_state ^= shuffle_state << 25;
+    shuffle_state ^= shuffle_state >> 27;
+    return (unsigned)(((shuffle_state * 2685821657736338717ull) >> 33) % n);
+}
+
+/* The calling thread waits at a barrier of the given kind. */
+void wait_at(FiberState kind) {
+    Launch *l = running;
+    int t = l->current;
+    fibers[t].state = kind;
+    if (kind == AT_BLOCK_BARRIER) l->at_block_barrier++;
+    else l->at_warp_barrier[t / WARP_SIZE]++;
+    to_scheduler();
+}
+
+/* Release every barrier whose live threads have all arrived; true if any. */
+bool release_barriers(Launch *l) {
+    bool released = false;
+    for (int w = 0; w < l->nwarps; w++) {
+        if (l->at_warp_barrier[w] == 0 || l->at_warp_barrier[w] != l->live_in_warp[w]) continue;
+        int end = (w + 1) * WARP_SIZE < l->nthreads ? (w + 1) * WARP_SIZE : l->nthreads;
+        for (int t = w * WARP_SIZE; t < end; t++)
+            if (fibers[t].state == AT_WARP_BARRIER) fibers[t].state = RUNNABLE;
+        l->at_warp_barrier[w] = 0;
+        released = true;
+    }
+    if (l->at_block_barrier > 0 && l->at_block_barrier == l->live) {
+        for (int t = 0; t < l->nthreads; t++)
+            if (fibers[t].state == AT_BLOCK_BARRIER) fibers[t].state = RUNNABLE;
+        l->at_block_barrier = 0;
+        released = true;
+    }
+    return released;
+}
+
+void run_block(Launch *l) {
+    static int order[MAX_THREADS];
+    if (__start_emu_shared) memset(__start_emu_shared, 0xFF, (size_t)(__stop_emu_shared - __start_emu_shared));
+    l->live = l->nthreads;
+    l->at_block_barrier = 0;
+    for (int w = 0; w < l->nwarps; w++) {
+        int end = (w + 1) * WARP_SIZE < l->nthreads ? (w + 1) * WARP_SIZE : l->nthreads;
+        l->live_in_warp[w] = end - w * WARP_SIZE;
+        l->at_warp_barrier[w] = 0;
+    }
+    for (int t = 0; t < l->nthreads; t++) {
+        fibers[t].state = RUNNABLE;
+        fiber_reset(&fibers[t]);
+        order[t] = t;
+    }
+    while (l->live > 0) {
+        /* a fresh order each round: a missing barrier shows up as stale reads */
+        for (int i = l->nthreads - 1; i > 0; i--) {
+            int j = (int)shuffle_next((unsigned)i + 1), tmp = order[i];
+            order[i] = order[j];
+            order[j] = tmp;
+        }
+        bool ran = false;
+        for (int i = 0; i < l->nthreads; i++) {
+            if (fibers[order[i]].state != RUNNABLE) continue;
+            fiber_resume(l, order[i]);
+            ran = true;
+        }
+        if (!release_barriers(l) && !ran && l->live > 0)
+            die("CUDA emulator: kernel %s, block (%u,%u,%u): deadlock: %d live threads, %d at __syncthreads, the "
+                "rest at a warp shuffle (a barrier not reached by every thread)",
+                l->name, blockIdx.x, blockIdx.y, blockIdx.z, l->live, l->at_block_barrier);
+    }
+}
+
+bool valid_configuration(dim3 grid, dim3 block) {
+    unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
+    return threads >= 1 && threads <= MAX_THREADS && block.z <= 64 && grid.x >= 1 && grid.x <= 2147483647u &&
+           grid.y >= 1 && grid.y <= 65535 && grid.z >= 1 && grid.z <= 65535;
+}
+
+} // namespace
+
+/* ---------------------------------------------------------------- the API */
+
+namespace emu {
+
+int lane_id(void) { return running->current % WARP_SIZE; }
+
+void warp_exchange(unsigned mask, const void *mine, void *theirs, size_t size, int src_lane) {
+    if (!running || running->current < 0) fail_in_kernel("warp shuffle outside a kernel");
+    if (mask != 0xffffffffu) fail_in_kernel("warp shuffle with a partial mask (the emulator has full warps only)");
+    if (size > sizeof fibers[0].slot) fail_in_kernel("warp shuffle of a %zu-byte value", size);
+    int t = running->current, src = t - t % WARP_SIZE + src_lane;
+    memcpy(fibers[t].slot, mine, size);
+    wait_at(AT_WARP_BARRIER); /* every live lane has put its value on offer */
+    if (src_lane < 0 || src_lane >= WARP_SIZE || src >= running->nthreads || fibers[src].state == DONE)
+        fail_in_kernel("warp shuffle reads lane %d, which has exited or does not exist", src_lane);
+    memcpy(theirs, fibers[src].slot, size);
+    wait_at(AT_WARP_BARRIER); /* every lane has read before any offers again */
+}
+
+void launch(const char *name, dim3 grid, dim3 block, void (*body)(void *), void *ctx) {
+    if (!valid_configuration(grid, block)) {
+        last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    install_segv_handler();
+    static Launch l;
+    l.name = name;
+    l.body = body;
+    l.ctx = ctx;
+    l.nthreads = (int)(block.x * block.y * block.z);
+    l.nwarps = (l.nthreads + WARP_SIZE - 1) / WARP_SIZE;
+    l.current = -1;
+    for (int t = 0; t < l.nthreads; t++) {
+        if (!fibers[t].stack) fibers[t].stack = stack_alloc();
+        fibers[t].index = {t % block.x, t / block.x % block.y, t / (block.x * block.y)};
+    }
+    blockDim = block;
+    gridDim = grid;
+    set_access_all(true);
+    running = &l;
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) {
+                blockIdx = {x, y, z};
+                run_block(&l);
+            }
+    running = NULL;
+    set_access_all(false);
+}
+
+void check_device_pointer(const char *kernel, int arg, const void *p) {
+    if (p && !allocation_spanning(p, 0))
+        die("CUDA emulator: kernel %s: argument %d (%p) does not point into device memory", kernel, arg + 1, p);
+}
+
+} // namespace emu
+
+cudaError_t cudaMalloc(void **ptr, size_t bytes) {
+    install_segv_handler();
+    size_t page = (size_t)page_size();
+    size_t data = (bytes + page - 1) / page * page;
+    if (data == 0) data = page;
+    char *map = (char *)mmap(NULL, data + page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED) return last_error = cudaErrorMemoryAllocation;
+    Allocation a = {map, data + page, map + data - bytes, bytes};
+    allocations[(uintptr_t)a.base] = a;
+    *ptr = a.base;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFree(void *ptr) {
+    if (!ptr) return cudaSuccess;
+    auto it = allocations.find((uintptr_t)ptr);
+    if (it == allocations.end()) return last_error = cudaErrorInvalidValue;
+    munmap(it->second.map, it->second.map_bytes);
+    allocations.erase(it);
+    return cudaSuccess;
+}
+
+/* Both ends of a copy must be where `kind` says, and inside their allocation. */
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    const Allocation *d = allocation_spanning(dst, bytes), *s = allocation_spanning(src, bytes);
+    if ((dst_dev && !d) || (!dst_dev && allocation_holding(dst)) || (src_dev && !s) ||
+        (!src_dev && allocation_holding(src)))
+        return last_error = cudaErrorInvalidValue;
+    if (d) set_access(*d, true);
+    if (s) set_access(*s, true);
+    memmove(dst, src, bytes);
+    if (d) set_access(*d, false);
+    if (s) set_access(*s, false);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemset(void *ptr, int value, size_t bytes) {
+    const Allocation *a = allocation_spanning(ptr, bytes);
+    if (!a) return last_error = cudaErrorInvalidValue;
+    set_access(*a, true);
+    memset(ptr, value, bytes);
+    set_access(*a, false);
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetLastError(void) {
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+
+const char *cudaGetErrorString(cudaError_t err) {
+    switch (err) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument (emulator: a pointer outside its allocation or the wrong copy direction)";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    }
+    return "unknown error";
+}
+
+cudaError_t cudaGetDeviceCount(int *count) {
+    *count = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+void __syncthreads(void) {
+    if (!running || running->current < 0) fail_in_kernel("__syncthreads outside a kernel");
+    wait_at(AT_BLOCK_BARRIER);
+}

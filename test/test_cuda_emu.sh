@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The GPU code, run on the CPU by the CUDA emulator (test/cuda_emu, `make emu`),
+# so that every machine checks what the kernels compute, not only that nvcc
+# compiles them:
+#   1. the emulator's own checks (test_cuda_emu: it must catch a missing
+#      barrier, an out-of-bounds write, a host pointer, a deadlock, ...);
+#   2. test_kernels: every kernel against its CPU function;
+#   3. compare_cpu_gpu on every reference fixture, 10 AdamW steps;
+#   4. train_gpu against train: the same flags give the same losses, and a run
+#      moves between the two through its checkpoint, either way.
+# Speed says nothing here (the emulator is slow); test_cuda.sh and
+# test/gpu_check.sh run the same programs on a real GPU.
+source "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")/.." || exit 1
+EMU=${EMU_BUILD:-build/emu}
+CXX=${CXX:-g++}
+fixtures=()
+for dir in "$SHARED"/fixtures/gpt2/*/; do
+    [ -f "$dir/model.bin" ] && [ -f "$dir/state.bin" ] && fixtures+=("$(basename "$dir")")
+done
+[ ${#fixtures[@]} -gt 0 ] || skip emu/compare_cpu_gpu "no fixtures in $SHARED/fixtures/gpt2"
+
+if ! command -v "$CXX" >/dev/null 2>&1; then
+    skip emu/build "no C++ compiler ($CXX)"
+    exit 0
+fi
+if make -s emu >"$TMP/build" 2>&1; then pass emu/build
+else
+    fail emu/build "$(grep -m3 -E 'error|warning' "$TMP/build" || tail -3 "$TMP/build")"
+    exit 0
+fi
+
+# 1.
+"$EMU/test_cuda_emu" >"$TMP/self" 2>&1
+rc=$?
+cat "$TMP/self"
+[ $rc -eq 0 ] || grep -q '^FAIL ' "$TMP/self" || fail emu/test_cuda_emu "exited with status $rc"
+
+# 2. One line for the whole program; any failing check is shown.
+"$EMU/test_kernels" >"$TMP/kernels" 2>&1
+rc=$?
+n=$(grep -c '^PASS ' "$TMP/kernels")
+if [ $rc -eq 0 ] && ! grep -q '^FAIL ' "$TMP/kernels" && [ "$n" -gt 100 ]; then pass "emu/test_kernels ($n checks)"
+else
+    grep -E '^FAIL |gpt2c' "$TMP/kernels" | head -5
+    fail emu/test_kernels "exit $rc, $n checks passed, $(grep -c '^FAIL ' "$TMP/kernels") failed"
+fi
+
+# 3.
+for name in "${fixtures[@]}"; do
+    dir="$SHARED/fixtures/gpt2/$name"
+    if timeout 300 "$EMU/compare_cpu_gpu" "$dir/model.bin" "$dir/state.bin" --steps 10 >"$TMP/cmp" 2>&1; then
+        pass "emu/compare_cpu_gpu/$name"
+    else fail "emu/compare_cpu_gpu/$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
+done
+
+# 4. A synthetic shard (a repeating pattern, so the loss falls), no vocabulary needed.
+make_pattern_shard() { # FILE NTOK
+    # shellcheck disable=SC2046
+    make_shard "$1" 20240520 1 "$2" $(awk -v n="$2" 'BEGIN { for (i = 0; i < n; i++) printf "%d ", (i * 7 + int(i / 13)) % 300 }')
+}
+make_pattern_shard "$TMP/train.bin" 3000
+make_pattern_shard "$TMP/val.bin" 400
+flags=(--train "$TMP/train.bin" --val "$TMP/val.bin" --layers 2 --heads 2 --channels 32 --context 32 -b 2 -t 32
+       --steps 4 --warmup 1 --lr 1e-3 --eval-every 2 --eval-batches 2 --grad-accum 2 --grad-clip 1.0)
+# the train and val losses of steps FROM..4 of two runs agree to 1e-4
+same_losses() { # NAME CSV_A CSV_B FROM
+    local worst
+    worst=$(awk -F, -v from="$4" 'FNR == 1 { next }
+        NR == FNR { if ($1 >= from) { t[$1] = $2; v[$1] = $3; want++ } next }
+        $1 >= from && ($1 in t) { seen++
+            for (k = 2; k <= 3; k++) { a = (k == 2 ? t[$1] : v[$1])
+                if ((a == "") != ($k == "")) bad = 1
+                else if (a != "") { d = a - $k; if (d < 0) d = -d; if (d > w) w = d } } }
+        END { if (bad || want == 0 || seen != want) print "missing"; else print w + 0 }' "$2" "$3")
+    if [ -f "$2" ] && [ -f "$3" ] && awk -v w="$worst" 'BEGIN { exit !(w != "missing" && w + 0 <= 1e-4) }'
+    then pass "$1"; else fail "$1" "worst loss difference $worst (tolerance 1e-4; missing: a step absent from one log)"; fi
+}
+run() { # PROGRAM LOG ARGS...
+    local prog=$1 log=$2; shift 2
+    timeout 300 "$prog" "$@" >"$log" 2>&1 || echo "gpt2c test: $prog exited with status $?" >>"$log"
+}
+run "$BIN/train" "$TMP/cpu.log" "${flags[@]}" --out "$TMP/cpu"
+run "$EMU/train_gpu" "$TMP/gpu.log" "${flags[@]}" --out "$TMP/gpu"
+grep -h 'gpt2c' "$TMP/cpu.log" "$TMP/gpu.log"
+same_losses emu/train_gpu_same_losses_as_train "$TMP/cpu/log.csv" "$TMP/gpu/log.csv" 0
+
+# GPU for 2 steps, CPU resumes for 2; and the other way round.
+run "$EMU/train_gpu" "$TMP/g2.log" "${flags[@]}" --out "$TMP/g2c" --stop-after 2
+run "$BIN/train" "$TMP/g2c.log" --resume "$TMP/g2c"
+run "$BIN/train" "$TMP/c2.log" "${flags[@]}" --out "$TMP/c2g" --stop-after 2
+run "$EMU/train_gpu" "$TMP/c2g.log" --resume "$TMP/c2g"
+grep -h 'gpt2c' "$TMP/g2.log" "$TMP/g2c.log" "$TMP/c2.log" "$TMP/c2g.log"
+same_losses emu/train_resumes_train_gpu_checkpoint "$TMP/cpu/log.csv" "$TMP/g2c/log.csv" 3
+same_losses emu/train_gpu_resumes_train_checkpoint "$TMP/cpu/log.csv" "$TMP/c2g/log.csv" 3
+check emu/resumed_runs_reach_step_4 test -f "$TMP/g2c/model_00000004.bin" -a -f "$TMP/c2g/model_00000004.bin"
