@@ -5,7 +5,8 @@
 #   1. the emulator's own checks (test_cuda_emu: it must catch a missing
 #      barrier, an out-of-bounds write, a host pointer, a deadlock, ...);
 #   2. test_kernels: every kernel against its CPU function;
-#   3. compare_cpu_gpu on every reference fixture, 10 AdamW steps;
+#   3. compare_cpu_gpu on every reference fixture (10 AdamW steps) and on two
+#      random models (NH = 3; one layer as wide as GPT-2 small);
 #   4. train_gpu against train: the same flags give the same losses, and a run
 #      moves between the two through its checkpoint, either way.
 # Speed says nothing here (the emulator is slow); test_cuda.sh and
@@ -52,6 +53,14 @@ for name in "${fixtures[@]}"; do
     if timeout 300 "$EMU/compare_cpu_gpu" "$dir/model.bin" "$dir/state.bin" --steps 10 >"$TMP/cmp" 2>&1; then
         pass "emu/compare_cpu_gpu/$name"
     else fail "emu/compare_cpu_gpu/$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
+done
+# random models: NH = 3 with odd sizes, and one layer at GPT-2 small's width (C = 768, hs = 64)
+for shape in "NH3_C48 --layers 2 --heads 3 --channels 48 --context 16 --vocab 300 -b 3 -t 13 --steps 3" \
+             "gpt2_width --layers 1 --heads 12 --channels 768 --context 64 --vocab 1000 -b 1 -t 64 --steps 1"; do
+    set -- $shape
+    name=$1; shift
+    if timeout 300 "$EMU/compare_cpu_gpu" random "$@" >"$TMP/cmp" 2>&1; then pass "emu/compare_cpu_gpu/random_$name"
+    else fail "emu/compare_cpu_gpu/random_$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
 done
 
 # 4. A synthetic shard (a repeating pattern, so the loss falls), no vocabulary needed.

@@ -16,6 +16,8 @@
  * of its block (or warp) has arrived. Between barriers the threads run in a
  * shuffled order, so code that reads shared memory another thread writes
  * without a barrier in between gets stale values and fails its test.
+ * Threads that have returned count as arrived at __syncthreads (as on
+ * current GPUs, where an early `return` for out-of-range threads is common).
  *
  * What it checks that the CPU build cannot: launch configurations (block
  * size, grid limits), every pointer argument of a kernel lies in device
@@ -23,7 +25,9 @@
  * direction, kernels never read or write past the end of a device allocation
  * (a guard page follows each one), and host code never touches device memory
  * (allocations are inaccessible outside kernels and copies). Each of these
- * ends the program with one line naming the kernel, block and thread.
+ * ends the program with one line naming the kernel, block and thread. The
+ * Makefile adds UBSan, which catches an index past a fixed-size array such
+ * as a shared-memory tile.
  *
  * What it cannot say: anything about speed, the GPU's own rounding of
  * expf/tanhf (it uses the C library's), or races between blocks.
