@@ -187,14 +187,17 @@ $(BIN)/train_gpu: $(BUILD)/train_gpu.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_STAMP)
 # confuse) and with the C code unsanitized whatever SAN says. sed rewrites each
 # launch k<<<grid, block>>>(args) to emu_launch("k", grid, block, k, args); the
 # #line directive keeps compiler messages on the .cu file.
-EMU_BUILD    = build/emu$(if $(NO_OMP),-noomp)
+EMU_BUILD    = build/emu$(if $(NO_OMP),-noomp)$(if $(USE_CUBLAS),-cublas)
 EMU_CXXFLAGS = -O2 -g -std=c++17 -Wall -Wextra -Werror -Wno-unknown-pragmas -fno-math-errno -ffp-contract=off -Itest/cuda_emu -Ikernels -Itest -I. \
                -fsanitize=undefined -fno-sanitize-recover=undefined
+ifdef USE_CUBLAS
+  EMU_CXXFLAGS += -DUSE_CUBLAS
+endif
 EMU_KERNELS  = $(patsubst kernels/%.cu,$(EMU_BUILD)/kernels/%.o,$(wildcard kernels/*.cu)) $(EMU_BUILD)/cuda_emu.o
 EMU_LIB      = $(patsubst %.c,$(EMU_BUILD)/%.o,$(LIB_SRC))
 EMU_PROGRAMS = $(EMU_BUILD)/test_kernels $(EMU_BUILD)/compare_cpu_gpu $(EMU_BUILD)/train_gpu \
                $(EMU_BUILD)/test_cuda_emu
-EMU_HEADERS  = $(CUDA_HEADERS) test/cuda_emu/cuda_runtime.h
+EMU_HEADERS  = $(CUDA_HEADERS) $(wildcard test/cuda_emu/*.h)
 
 emu: $(EMU_PROGRAMS)
 

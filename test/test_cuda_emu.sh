@@ -8,7 +8,8 @@
 #   3. compare_cpu_gpu on every reference fixture (10 AdamW steps) and on two
 #      random models (NH = 3; one layer as wide as GPT-2 small);
 #   4. train_gpu against train: the same flags give the same losses, and a run
-#      moves between the two through its checkpoint, either way.
+#      moves between the two through its checkpoint, either way;
+#   5. with USE_CUBLAS=1, test_kernels and the fixtures again.
 # Speed says nothing here (the emulator is slow); test_cuda.sh and
 # test/gpu_check.sh run the same programs on a real GPU.
 source "$(dirname "$0")/lib.sh"
@@ -103,3 +104,23 @@ grep -h 'gpt2c' "$TMP/g2.log" "$TMP/g2c.log" "$TMP/c2.log" "$TMP/c2g.log"
 same_losses emu/train_resumes_train_gpu_checkpoint "$TMP/cpu/log.csv" "$TMP/g2c/log.csv" 3
 same_losses emu/train_gpu_resumes_train_checkpoint "$TMP/cpu/log.csv" "$TMP/c2g/log.csv" 3
 check emu/resumed_runs_reach_step_4 test -f "$TMP/g2c/model_00000004.bin" -a -f "$TMP/c2g/model_00000004.bin"
+
+# 5. USE_CUBLAS=1: matmul.cu's cuBLAS calls (transposes, leading dimensions)
+# against the emulator's column-major sgemm, through the same checks.
+if make -s emu USE_CUBLAS=1 >"$TMP/build" 2>&1; then
+    CUBLAS_EMU=${EMU}-cublas
+    "$CUBLAS_EMU/test_kernels" >"$TMP/kernels" 2>&1
+    rc=$?
+    n=$(grep -c '^PASS ' "$TMP/kernels")
+    if [ $rc -eq 0 ] && ! grep -q '^FAIL ' "$TMP/kernels" && [ "$n" -gt 100 ]; then pass "emu/cublas/test_kernels ($n checks)"
+    else
+        grep -E '^FAIL |gpt2c' "$TMP/kernels" | head -5
+        fail emu/cublas/test_kernels "exit $rc, $n checks passed, $(grep -c '^FAIL ' "$TMP/kernels") failed"
+    fi
+    for name in "${fixtures[@]}"; do
+        dir="$SHARED/fixtures/gpt2/$name"
+        if timeout 300 "$CUBLAS_EMU/compare_cpu_gpu" "$dir/model.bin" "$dir/state.bin" --steps 3 >"$TMP/cmp" 2>&1; then
+            pass "emu/cublas/compare_cpu_gpu/$name"
+        else fail "emu/cublas/compare_cpu_gpu/$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
+    done
+else fail emu/cublas/build "$(grep -m3 -E 'error|warning' "$TMP/build" || tail -3 "$TMP/build")"; fi

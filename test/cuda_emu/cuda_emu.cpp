@@ -476,3 +476,52 @@ void __syncthreads(void) {
     if (!running || running->current < 0) fail_in_kernel("__syncthreads outside a kernel");
     wait_at(AT_BLOCK_BARRIER);
 }
+
+/* ---------------------------------------------------------------- cuBLAS */
+
+#include "cublas_v2.h"
+
+struct cublasContext {
+    int unused;
+};
+
+cublasStatus_t cublasCreate(cublasHandle_t *handle) {
+    static cublasContext context;
+    *handle = &context;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* The column-major definition, with cuBLAS's argument checks: every operand
+ * must lie wholly in one device allocation, as its sizes and leading
+ * dimension say. */
+cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                           int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
+                           const float *beta, float *C, int ldc) {
+    int a_rows = transa == CUBLAS_OP_N ? m : k, a_cols = transa == CUBLAS_OP_N ? k : m;
+    int b_rows = transb == CUBLAS_OP_N ? k : n, b_cols = transb == CUBLAS_OP_N ? n : k;
+    if (!handle || m < 0 || n < 0 || k < 0 || lda < (a_rows > 1 ? a_rows : 1) || ldb < (b_rows > 1 ? b_rows : 1) ||
+        ldc < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+    /* the last element of a column-major (rows, cols) matrix is (rows-1) + (cols-1)*ld */
+    auto span = [](int rows, int cols, int ld) { return ((size_t)(cols - 1) * ld + rows) * sizeof(float); };
+    if ((k > 0 && (!allocation_spanning(A, span(a_rows, a_cols, lda)) ||
+                   !allocation_spanning(B, span(b_rows, b_cols, ldb)))) ||
+        !allocation_spanning(C, span(m, n, ldc)))
+        die("CUDA emulator: cublasSgemm: an operand reaches outside its device allocation (m=%d n=%d k=%d lda=%d "
+            "ldb=%d ldc=%d)", m, n, k, lda, ldb, ldc);
+    set_access_all(true);
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            float acc = 0.0f;
+            for (int p = 0; p < k; p++) {
+                float a = transa == CUBLAS_OP_N ? A[i + (size_t)p * lda] : A[p + (size_t)i * lda];
+                float b = transb == CUBLAS_OP_N ? B[p + (size_t)j * ldb] : B[j + (size_t)p * ldb];
+                acc += a * b;
+            }
+            float *c = &C[i + (size_t)j * ldc];
+            *c = *beta == 0.0f ? *alpha * acc : *alpha * acc + *beta * *c; /* beta = 0: C is not read (may be NaN) */
+        }
+    set_access_all(false);
+    return CUBLAS_STATUS_SUCCESS;
+}
