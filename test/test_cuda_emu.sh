@@ -9,7 +9,8 @@
 #      random models (NH = 3; one layer as wide as GPT-2 small);
 #   4. train_gpu against train: the same flags give the same losses, and a run
 #      moves between the two through its checkpoint, either way;
-#   5. with USE_CUBLAS=1, test_kernels and the fixtures again.
+#   5. with USE_CUBLAS=1, test_kernels and the fixtures again;
+#   6. test/gpu_check.sh, the script for a GPU machine, at toy sizes.
 # Speed says nothing here (the emulator is slow); test_cuda.sh and
 # test/gpu_check.sh run the same programs on a real GPU.
 source "$(dirname "$0")/lib.sh"
@@ -124,3 +125,9 @@ if make -s emu USE_CUBLAS=1 >"$TMP/build" 2>&1; then
         else fail "emu/cublas/compare_cpu_gpu/$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
     done
 else fail emu/cublas/build "$(grep -m3 -E 'error|warning' "$TMP/build" || tail -3 "$TMP/build")"; fi
+
+# 6. test/gpu_check.sh itself, at toy sizes through the emulator, so that the
+# script a GPU session runs once is known to work end to end.
+if GPU_CHECK_EMULATE=1 timeout 600 bash test/gpu_check.sh "$SHARED" >"$TMP/gpu_check" 2>&1; then
+    pass "emu/gpu_check_script ($(tail -1 "$TMP/gpu_check" | cut -d';' -f1))"
+else fail emu/gpu_check_script "$(grep -m3 -E '^FAIL' "$TMP/gpu_check" || tail -2 "$TMP/gpu_check")"; fi
