@@ -33,36 +33,48 @@ else
     exit 0
 fi
 
+# test_kernels_once NAME DIR: one line for the whole program; failing checks are shown
+test_kernels_once() {
+    "$2/test_kernels" >"$TMP/kernels" 2>&1
+    local rc=$? n
+    n=$(grep -c '^PASS ' "$TMP/kernels")
+    if [ $rc -eq 0 ] && ! grep -q '^FAIL ' "$TMP/kernels" && [ "$n" -gt 100 ]; then pass "$1 ($n checks)"
+    else
+        grep -E '^FAIL |gpt2c' "$TMP/kernels" | head -5
+        fail "$1" "exit $rc, $n checks passed, $(grep -c '^FAIL ' "$TMP/kernels") failed"
+    fi
+}
+# compare NAME DIR ARGS...: DIR/compare_cpu_gpu ARGS... must exit 0
+compare() {
+    local name=$1 dir=$2; shift 2
+    if timeout 300 "$dir/compare_cpu_gpu" "$@" >"$TMP/cmp" 2>&1; then pass "$name"
+    else fail "$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
+}
+# compare_fixtures PREFIX DIR STEPS
+compare_fixtures() {
+    local name
+    for name in "${fixtures[@]}"; do
+        compare "$1/$name" "$2" "$SHARED/fixtures/gpt2/$name/model.bin" "$SHARED/fixtures/gpt2/$name/state.bin" --steps "$3"
+    done
+}
+
 # 1.
 "$EMU/test_cuda_emu" >"$TMP/self" 2>&1
 rc=$?
 cat "$TMP/self"
 [ $rc -eq 0 ] || grep -q '^FAIL ' "$TMP/self" || fail emu/test_cuda_emu "exited with status $rc"
 
-# 2. One line for the whole program; any failing check is shown.
-"$EMU/test_kernels" >"$TMP/kernels" 2>&1
-rc=$?
-n=$(grep -c '^PASS ' "$TMP/kernels")
-if [ $rc -eq 0 ] && ! grep -q '^FAIL ' "$TMP/kernels" && [ "$n" -gt 100 ]; then pass "emu/test_kernels ($n checks)"
-else
-    grep -E '^FAIL |gpt2c' "$TMP/kernels" | head -5
-    fail emu/test_kernels "exit $rc, $n checks passed, $(grep -c '^FAIL ' "$TMP/kernels") failed"
-fi
+# 2.
+test_kernels_once emu/test_kernels "$EMU"
 
 # 3.
-for name in "${fixtures[@]}"; do
-    dir="$SHARED/fixtures/gpt2/$name"
-    if timeout 300 "$EMU/compare_cpu_gpu" "$dir/model.bin" "$dir/state.bin" --steps 10 >"$TMP/cmp" 2>&1; then
-        pass "emu/compare_cpu_gpu/$name"
-    else fail "emu/compare_cpu_gpu/$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
-done
+compare_fixtures emu/compare_cpu_gpu "$EMU" 10
 # random models: NH = 3 with odd sizes, and one layer at GPT-2 small's width (C = 768, hs = 64)
 for shape in "NH3_C48 --layers 2 --heads 3 --channels 48 --context 16 --vocab 300 -b 3 -t 13 --steps 3" \
              "gpt2_width --layers 1 --heads 12 --channels 768 --context 64 --vocab 1000 -b 1 -t 64 --steps 1"; do
     set -- $shape
     name=$1; shift
-    if timeout 300 "$EMU/compare_cpu_gpu" random "$@" >"$TMP/cmp" 2>&1; then pass "emu/compare_cpu_gpu/random_$name"
-    else fail "emu/compare_cpu_gpu/random_$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
+    compare "emu/compare_cpu_gpu/random_$name" "$EMU" random "$@"
 done
 
 # 4. A synthetic shard (a repeating pattern, so the loss falls), no vocabulary needed.
@@ -109,21 +121,8 @@ check emu/resumed_runs_reach_step_4 test -f "$TMP/g2c/model_00000004.bin" -a -f 
 # 5. USE_CUBLAS=1: matmul.cu's cuBLAS calls (transposes, leading dimensions)
 # against the emulator's column-major sgemm, through the same checks.
 if make -s emu USE_CUBLAS=1 >"$TMP/build" 2>&1; then
-    CUBLAS_EMU=${EMU}-cublas
-    "$CUBLAS_EMU/test_kernels" >"$TMP/kernels" 2>&1
-    rc=$?
-    n=$(grep -c '^PASS ' "$TMP/kernels")
-    if [ $rc -eq 0 ] && ! grep -q '^FAIL ' "$TMP/kernels" && [ "$n" -gt 100 ]; then pass "emu/cublas/test_kernels ($n checks)"
-    else
-        grep -E '^FAIL |gpt2c' "$TMP/kernels" | head -5
-        fail emu/cublas/test_kernels "exit $rc, $n checks passed, $(grep -c '^FAIL ' "$TMP/kernels") failed"
-    fi
-    for name in "${fixtures[@]}"; do
-        dir="$SHARED/fixtures/gpt2/$name"
-        if timeout 300 "$CUBLAS_EMU/compare_cpu_gpu" "$dir/model.bin" "$dir/state.bin" --steps 3 >"$TMP/cmp" 2>&1; then
-            pass "emu/cublas/compare_cpu_gpu/$name"
-        else fail "emu/cublas/compare_cpu_gpu/$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
-    done
+    test_kernels_once emu/cublas/test_kernels "$EMU-cublas"
+    compare_fixtures emu/cublas/compare_cpu_gpu "$EMU-cublas" 3
 else fail emu/cublas/build "$(grep -m3 -E 'error|warning' "$TMP/build" || tail -3 "$TMP/build")"; fi
 
 # 6. test/gpu_check.sh itself, at toy sizes through the emulator, so that the
