@@ -6,10 +6,12 @@
  *
  * Working kernels: every (block, thread) index of a 3-D launch visited once;
  * a block reduction (cuda_common.cuh) of integers equal to the exact sum;
- * shared memory read across threads after __syncthreads.
- * Broken ones, each run in a child process that must exit 1 with one line
- * naming the problem (or, for launch errors, return the CUDA error):
- *   a missing __syncthreads (stale values read), a write one float past an
+ * shared memory read across threads after __syncthreads; two block sums in a
+ * row through one shared array.
+ * Broken ones: without a __syncthreads, values read must be stale (within a
+ * warp, and between warps running at different speeds); and each of these,
+ * run in a child process, must exit 1 with one line naming the problem (or,
+ * for launch errors, return the CUDA error): a write one float past an
  *   allocation, a host pointer as a kernel argument, host code reading device
  *   memory, a deadlock between __syncthreads and a shuffle, a shuffle from an
  *   exited lane, a block of 2048 threads, a copy past an allocation's end.
@@ -49,6 +51,25 @@ __global__ void rotate_kernel(float *out, const float *inp, int with_barrier) {
     s[threadIdx.x] = inp[threadIdx.x];
     if (with_barrier) __syncthreads();
     out[threadIdx.x] = s[(threadIdx.x + 1) % BLOCK];
+}
+
+/* Two block sums in a row through one per-warp array, as block_reduce does,
+ * with or without its first barrier: without it, a warp that runs ahead
+ * overwrites its partial sum of round 0 before slower warps have read it. */
+__global__ void two_sums_kernel(float *out, const float *inp, int with_barrier) {
+    __shared__ float partial[BLOCK / WARP];
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    float v = inp[threadIdx.x];
+    for (int round = 0; round < 2; round++) {
+        float s = warp_reduce(v, SumOp());
+        if (with_barrier) __syncthreads();
+        if (lane == 0) partial[warp] = s;
+        __syncthreads();
+        float total = 0.0f;
+        for (int w = 0; w < BLOCK / WARP; w++) total += partial[w];
+        out[round * BLOCK + threadIdx.x] = total;
+        v = -2.0f * v;
+    }
 }
 
 /* ---- kernels that are wrong ---- */
@@ -133,6 +154,31 @@ static void test_missing_barrier(void) {
     CHECK(without > 0, "emu/missing_barrier_reads_stale_values", "all %d values right without the barrier", BLOCK);
 }
 
+/* returns how many of the 2 x BLOCK totals are wrong */
+static int two_sums(int with_barrier) {
+    float h[BLOCK], out[2 * BLOCK], want = 0.0f;
+    for (int i = 0; i < BLOCK; i++) want += h[i] = (float)(i % 7); /* small integers: exact in any order */
+    float *d_in = device_zeros(BLOCK), *d_out = device_zeros(2 * BLOCK);
+    CUDA_CHECK(cudaMemcpy(d_in, h, sizeof h, cudaMemcpyHostToDevice));
+    int wrong = 0;
+    for (int run = 0; run < 20; run++) { /* a few launches: the race needs a warp to run ahead */
+        two_sums_kernel<<<1, BLOCK>>>(d_out, d_in, with_barrier);
+        CUDA_CHECK_LAUNCH();
+        CUDA_CHECK(cudaMemcpy(out, d_out, sizeof out, cudaMemcpyDeviceToHost));
+        for (int i = 0; i < 2 * BLOCK; i++) wrong += out[i] != (i < BLOCK ? want : -2.0f * want);
+    }
+    CUDA_CHECK(cudaFree(d_in));
+    CUDA_CHECK(cudaFree(d_out));
+    return wrong;
+}
+
+static void test_warps_drift_apart(void) {
+    int with = two_sums(1), without = two_sums(0);
+    CHECK(with == 0, "emu/two_block_sums", "%d of %d totals wrong", with, 40 * BLOCK);
+    CHECK(without > 0, "emu/missing_barrier_between_reductions_caught", "all %d totals right without the barrier",
+          40 * BLOCK);
+}
+
 /* ---- the broken cases, each in a child whose exit and stderr are checked ---- */
 
 static void case_write_past_end(void) {
@@ -193,6 +239,7 @@ int main(void) {
     test_indices();
     test_block_reduce();
     test_missing_barrier();
+    test_warps_drift_apart();
     expect_failure("emu/catches_write_past_end", case_write_past_end,
                    "kernel write_past_end_kernel, block (0,0,0), thread (0,0,0): access 0 bytes past the end of a "
                    "40-byte device allocation");

@@ -7,11 +7,13 @@
  *              resumes the others. On x86-64 the switch is six pushes, a
  *              stack-pointer swap and six pops (emu_switch below); elsewhere
  *              it is POSIX swapcontext, slower but the same semantics.
- *   scheduler  launch(): for every block, run every live thread in a
- *              shuffled order until each finishes or waits; release a
- *              barrier once every live thread it concerns has arrived;
- *              repeat. If threads wait and none can be released, the kernel
- *              would hang on a GPU: that is reported as a deadlock.
+ *   scheduler  launch(): for every block, resume a ready thread picked at
+ *              random (from a random warp, or in half the blocks from the
+ *              first ready warp of a random ranking, so one warp runs far
+ *              ahead); release a barrier once every live thread it concerns
+ *              has arrived; repeat until no thread is ready. Threads still
+ *              waiting then would hang on a GPU: that is reported as a
+ *              deadlock.
  *   memory     cudaMalloc maps the allocation so that it ends exactly where a
  *              guard page begins, and keeps it inaccessible except during
  *              kernels, copies and memsets; a SIGSEGV handler turns a fault
@@ -68,6 +70,8 @@ struct Launch {
     int current; /* the running fiber, -1 in the scheduler */
     int live, at_block_barrier;
     int live_in_warp[MAX_THREADS / WARP_SIZE], at_warp_barrier[MAX_THREADS / WARP_SIZE];
+    int ready[MAX_THREADS / WARP_SIZE][WARP_SIZE], nready[MAX_THREADS / WARP_SIZE]; /* per warp: who may run now */
+    int rank[MAX_THREADS / WARP_SIZE]; /* the warps in a random order */
 #if defined(__x86_64__)
     void *scheduler_sp;
 #else
@@ -281,28 +285,50 @@ void wait_at(FiberState kind) {
     to_scheduler();
 }
 
-/* Release every barrier whose live threads have all arrived; true if any. */
-bool release_barriers(Launch *l) {
-    bool released = false;
-    for (int w = 0; w < l->nwarps; w++) {
-        if (l->at_warp_barrier[w] == 0 || l->at_warp_barrier[w] != l->live_in_warp[w]) continue;
-        int end = (w + 1) * WARP_SIZE < l->nthreads ? (w + 1) * WARP_SIZE : l->nthreads;
-        for (int t = w * WARP_SIZE; t < end; t++)
-            if (fibers[t].state == AT_WARP_BARRIER) fibers[t].state = RUNNABLE;
-        l->at_warp_barrier[w] = 0;
-        released = true;
-    }
-    if (l->at_block_barrier > 0 && l->at_block_barrier == l->live) {
-        for (int t = 0; t < l->nthreads; t++)
-            if (fibers[t].state == AT_BLOCK_BARRIER) fibers[t].state = RUNNABLE;
-        l->at_block_barrier = 0;
-        released = true;
-    }
-    return released;
+/* Threads first..end-1 waiting at `kind` may go on. */
+void release(Launch *l, FiberState kind, int first, int end) {
+    for (int t = first; t < end; t++)
+        if (fibers[t].state == kind) {
+            fibers[t].state = RUNNABLE;
+            int w = t / WARP_SIZE;
+            l->ready[w][l->nready[w]++] = t;
+        }
 }
 
+/* After thread t has stopped (at a barrier, or done): release its warp's
+ * barrier and the block's if every live thread they concern has arrived. */
+void release_barriers(Launch *l, int t) {
+    int w = t / WARP_SIZE;
+    if (l->at_warp_barrier[w] > 0 && l->at_warp_barrier[w] == l->live_in_warp[w]) {
+        l->at_warp_barrier[w] = 0;
+        int end = (w + 1) * WARP_SIZE < l->nthreads ? (w + 1) * WARP_SIZE : l->nthreads;
+        release(l, AT_WARP_BARRIER, w * WARP_SIZE, end);
+    }
+    if (l->at_block_barrier > 0 && l->at_block_barrier == l->live) {
+        l->at_block_barrier = 0;
+        release(l, AT_BLOCK_BARRIER, 0, l->nthreads);
+    }
+}
+
+/* The warp whose thread runs next, -1 if none is ready. Half the blocks pick
+ * a random warp each time, so warps interleave finely; the other half rank
+ * the warps in a random order and always run the first that can run, so a
+ * warp gets as far ahead of the others as a GPU could ever let it. */
+int pick_warp(Launch *l, bool by_rank) {
+    int candidates[MAX_THREADS / WARP_SIZE], n = 0;
+    for (int r = 0; r < l->nwarps; r++) {
+        int w = l->rank[r];
+        if (l->nready[w] == 0) continue;
+        if (by_rank) return w;
+        candidates[n++] = w;
+    }
+    return n ? candidates[shuffle_next((unsigned)n)] : -1;
+}
+
+/* Run the block: resume ready threads, a random one of the chosen warp each
+ * time, until none is ready. A thread read without the barrier that should
+ * order it after another thread's write then gets a stale value. */
 void run_block(Launch *l) {
-    static int order[MAX_THREADS];
     if (__start_emu_shared) memset(__start_emu_shared, 0xFF, (size_t)(__stop_emu_shared - __start_emu_shared));
     l->live = l->nthreads;
     l->at_block_barrier = 0;
@@ -310,30 +336,30 @@ void run_block(Launch *l) {
         int end = (w + 1) * WARP_SIZE < l->nthreads ? (w + 1) * WARP_SIZE : l->nthreads;
         l->live_in_warp[w] = end - w * WARP_SIZE;
         l->at_warp_barrier[w] = 0;
+        l->nready[w] = 0;
+        l->rank[w] = w;
     }
+    for (int w = l->nwarps - 1; w > 0; w--) { /* Fisher-Yates */
+        int j = (int)shuffle_next((unsigned)w + 1), tmp = l->rank[w];
+        l->rank[w] = l->rank[j];
+        l->rank[j] = tmp;
+    }
+    bool by_rank = shuffle_next(2) == 0;
     for (int t = 0; t < l->nthreads; t++) {
         fibers[t].state = RUNNABLE;
         fiber_reset(&fibers[t]);
-        order[t] = t;
+        l->ready[t / WARP_SIZE][l->nready[t / WARP_SIZE]++] = t;
     }
-    while (l->live > 0) {
-        /* a fresh order each round: a missing barrier shows up as stale reads */
-        for (int i = l->nthreads - 1; i > 0; i--) {
-            int j = (int)shuffle_next((unsigned)i + 1), tmp = order[i];
-            order[i] = order[j];
-            order[j] = tmp;
-        }
-        bool ran = false;
-        for (int i = 0; i < l->nthreads; i++) {
-            if (fibers[order[i]].state != RUNNABLE) continue;
-            fiber_resume(l, order[i]);
-            ran = true;
-        }
-        if (!release_barriers(l) && !ran && l->live > 0)
-            die("CUDA emulator: kernel %s, block (%u,%u,%u): deadlock: %d live threads, %d at __syncthreads, the "
-                "rest at a warp shuffle (a barrier not reached by every thread)",
-                l->name, blockIdx.x, blockIdx.y, blockIdx.z, l->live, l->at_block_barrier);
+    for (int w; (w = pick_warp(l, by_rank)) >= 0;) {
+        int i = (int)shuffle_next((unsigned)l->nready[w]), t = l->ready[w][i];
+        l->ready[w][i] = l->ready[w][--l->nready[w]];
+        fiber_resume(l, t);
+        release_barriers(l, t);
     }
+    if (l->live > 0)
+        die("CUDA emulator: kernel %s, block (%u,%u,%u): deadlock: %d live threads, %d at __syncthreads, the "
+            "rest at a warp shuffle (a barrier not reached by every thread)",
+            l->name, blockIdx.x, blockIdx.y, blockIdx.z, l->live, l->at_block_barrier);
 }
 
 bool valid_configuration(dim3 grid, dim3 block) {

@@ -13,8 +13,9 @@
  * block, every CUDA thread is a fiber (its own small stack) and the fibers
  * take turns on one CPU thread. A fiber runs until it finishes or reaches
  * __syncthreads() or a warp shuffle, where it waits until every live thread
- * of its block (or warp) has arrived. Between barriers the threads run in a
- * shuffled order, so code that reads shared memory another thread writes
+ * of its block (or warp) has arrived. The next thread to run is picked at
+ * random, and in half the blocks one warp is let run as far ahead of the
+ * others as it can, so code that reads shared memory another thread writes
  * without a barrier in between gets stale values and fails its test.
  * Threads that have returned count as arrived at __syncthreads (as on
  * current GPUs, where an early `return` for out-of-range threads is common).
