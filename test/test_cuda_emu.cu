@@ -12,9 +12,9 @@
  * warp, and between warps running at different speeds); and each of these,
  * run in a child process, must exit 1 with one line naming the problem (or,
  * for launch errors, return the CUDA error): a write one float past an
- *   allocation, a host pointer as a kernel argument, host code reading device
- *   memory, a deadlock between __syncthreads and a shuffle, a shuffle from an
- *   exited lane, a block of 2048 threads, a copy past an allocation's end.
+ * allocation, a host pointer as a kernel argument, host code reading device
+ * memory, a deadlock between __syncthreads and a shuffle, a shuffle from an
+ * exited lane, a block of 2048 threads, a copy past an allocation's end.
  */
 #include <signal.h>
 #include <stdio.h>
