@@ -8,6 +8,8 @@
  * a block reduction (cuda_common.cuh) of integers equal to the exact sum;
  * shared memory read across threads after __syncthreads; two block sums in a
  * row through one shared array.
+ * Blocks must run out of index order (one reading its predecessor's result
+ * gets a wrong value).
  * Broken ones: without a __syncthreads, values read must be stale (within a
  * warp, and between warps running at different speeds); and each of these,
  * run in a child process, must exit 1 with one line naming the problem (or,
@@ -73,6 +75,11 @@ __global__ void two_sums_kernel(float *out, const float *inp, int with_barrier) 
 }
 
 /* ---- kernels that are wrong ---- */
+
+/* block b reads block b-1's result: right only if blocks ran in index order */
+__global__ void chain_kernel(int *x) {
+    if (threadIdx.x == 0) x[blockIdx.x] = blockIdx.x == 0 ? 1 : x[blockIdx.x - 1] + 1;
+}
 
 __global__ void write_past_end_kernel(float *x, int n) { x[n] = 1.0f; }
 __global__ void touch_kernel(float *x) { x[threadIdx.x] += 1.0f; }
@@ -172,6 +179,19 @@ static int two_sums(int with_barrier) {
     return wrong;
 }
 
+static void test_blocks_out_of_order(void) {
+    enum { N = 64 };
+    int h[N], *d = NULL, in_order = 0;
+    CUDA_CHECK(cudaMalloc(&d, sizeof h));
+    CUDA_CHECK(cudaMemset(d, 0, sizeof h));
+    chain_kernel<<<N, WARP>>>(d);
+    CUDA_CHECK_LAUNCH();
+    CUDA_CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    for (int b = 0; b < N; b++) in_order += h[b] == b + 1;
+    CHECK(in_order < N, "emu/blocks_run_out_of_order", "all %d blocks saw their predecessor's result", N);
+    CUDA_CHECK(cudaFree(d));
+}
+
 static void test_warps_drift_apart(void) {
     int with = two_sums(1), without = two_sums(0);
     CHECK(with == 0, "emu/two_block_sums", "%d of %d totals wrong", with, 40 * BLOCK);
@@ -240,6 +260,7 @@ int main(void) {
     test_block_reduce();
     test_missing_barrier();
     test_warps_drift_apart();
+    test_blocks_out_of_order();
     expect_failure("emu/catches_write_past_end", case_write_past_end,
                    "kernel write_past_end_kernel, block (0,0,0), thread (0,0,0): access 0 bytes past the end of a "
                    "40-byte device allocation");

@@ -22,6 +22,7 @@
 #include "cuda_runtime.h"
 
 #include <map>
+#include <numeric>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -267,12 +268,14 @@ const Allocation *allocation_spanning(const void *p, size_t bytes) {
 
 /* ---------------------------------------------------------------- scheduler */
 
+/* xorshift64*, fixed seed: the emulator's schedules are the same every run */
 uint64_t shuffle_state = 0x2545F4914F6CDD1Dull;
-unsigned shuffle_next(unsigned n) {
+/* a random number in [0, n), n >= 1 */
+uint64_t shuffle_next(uint64_t n) {
     shuffle_state ^= shuffle_state >> 12;
     shuffle_state ^= shuffle_state << 25;
     shuffle_state ^= shuffle_state >> 27;
-    return (unsigned)(((shuffle_state * 2685821657736338717ull) >> 33) % n);
+    return ((shuffle_state * 2685821657736338717ull) >> 11) % n;
 }
 
 /* The calling thread waits at a barrier of the given kind. */
@@ -322,7 +325,7 @@ int pick_warp(Launch *l, bool by_rank) {
         if (by_rank) return w;
         candidates[n++] = w;
     }
-    return n ? candidates[shuffle_next((unsigned)n)] : -1;
+    return n ? candidates[shuffle_next(n)] : -1;
 }
 
 /* Run the block: resume ready threads, a random one of the chosen warp each
@@ -340,7 +343,7 @@ void run_block(Launch *l) {
         l->rank[w] = w;
     }
     for (int w = l->nwarps - 1; w > 0; w--) { /* Fisher-Yates */
-        int j = (int)shuffle_next((unsigned)w + 1), tmp = l->rank[w];
+        int j = (int)shuffle_next(w + 1), tmp = l->rank[w];
         l->rank[w] = l->rank[j];
         l->rank[j] = tmp;
     }
@@ -351,7 +354,7 @@ void run_block(Launch *l) {
         l->ready[t / WARP_SIZE][l->nready[t / WARP_SIZE]++] = t;
     }
     for (int w; (w = pick_warp(l, by_rank)) >= 0;) {
-        int i = (int)shuffle_next((unsigned)l->nready[w]), t = l->ready[w][i];
+        int i = (int)shuffle_next(l->nready[w]), t = l->ready[w][i];
         l->ready[w][i] = l->ready[w][--l->nready[w]];
         fiber_resume(l, t);
         release_barriers(l, t);
@@ -410,12 +413,17 @@ void launch(const char *name, dim3 grid, dim3 block, void (*body)(void *), void 
     gridDim = grid;
     set_access_all(true);
     running = &l;
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) {
-                blockIdx = {x, y, z};
-                run_block(&l);
-            }
+    /* The blocks in a scrambled order, b -> (a*b + c) mod n with a coprime to n
+     * (a permutation): on a GPU they run in any order, so a kernel whose
+     * blocks read each other's results is wrong, and here it shows. */
+    uint64_t n = (uint64_t)grid.x * grid.y * grid.z, a = n > 1 ? 1 + shuffle_next(n - 1) : 1;
+    while (std::gcd(a, n) != 1) a = a % (n - 1) + 1;
+    uint64_t c = shuffle_next(n);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t b = (uint64_t)(((unsigned __int128)a * i + c) % n);
+        blockIdx = {(unsigned)(b % grid.x), (unsigned)(b / grid.x % grid.y), (unsigned)(b / grid.x / grid.y)};
+        run_block(&l);
+    }
     running = NULL;
     set_access_all(false);
 }

@@ -31,7 +31,9 @@
  * as a shared-memory tile.
  *
  * What it cannot say: anything about speed, the GPU's own rounding of
- * expf/tanhf (it uses the C library's), or races between blocks.
+ * expf/tanhf (it uses the C library's), or races between blocks (they run
+ * one at a time, in a scrambled order: a block reading another's result is
+ * caught, two blocks adding into one place is not).
  */
 #ifndef GPT2C_CUDA_EMU_RUNTIME_H
 #define GPT2C_CUDA_EMU_RUNTIME_H
