@@ -186,10 +186,12 @@ $(BIN)/train_gpu: $(BUILD)/train_gpu.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_STAMP)
 # build/emu, with UBSan (not ASan, which the emulator's stack switching would
 # confuse) and with the C code unsanitized whatever SAN says. sed rewrites each
 # launch k<<<grid, block>>>(args) to emu_launch("k", grid, block, k, args); the
-# #line directive keeps compiler messages on the .cu file.
+# #line directive keeps compiler messages on the .cu file. (A launch whose
+# <<<...>>>( is split across lines is not rewritten, and fails to compile.)
 EMU_BUILD    = build/emu$(if $(NO_OMP),-noomp)$(if $(USE_CUBLAS),-cublas)
 EMU_CXXFLAGS = -O2 -g -std=c++17 -Wall -Wextra -Werror -Wno-unknown-pragmas -fno-math-errno -ffp-contract=off -Itest/cuda_emu -Ikernels -Itest -I. \
                -fsanitize=undefined -fno-sanitize-recover=undefined
+EMU_LDFLAGS  = $(LDFLAGS_PLAIN) -fsanitize=undefined
 ifdef USE_CUBLAS
   EMU_CXXFLAGS += -DUSE_CUBLAS
 endif
@@ -216,13 +218,13 @@ $(EMU_BUILD)/train_gpu.o: train.c $(wildcard *.h) kernels/gpt2_gpu.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_PLAIN) -DGPT2_CUDA -c $< -o $@
 $(EMU_BUILD)/test_kernels: $(EMU_BUILD)/test/test_kernels.o $(EMU_KERNELS) $(EMU_LIB)
-	$(CXX) $(LDFLAGS_PLAIN) -fsanitize=undefined $^ -o $@ $(LDLIBS)
+	$(CXX) $(EMU_LDFLAGS) $^ -o $@ $(LDLIBS)
 $(EMU_BUILD)/test_cuda_emu: $(EMU_BUILD)/test/test_cuda_emu.o $(EMU_BUILD)/cuda_emu.o $(EMU_BUILD)/common.o
-	$(CXX) $(LDFLAGS_PLAIN) -fsanitize=undefined $^ -o $@ $(LDLIBS)
+	$(CXX) $(EMU_LDFLAGS) $^ -o $@ $(LDLIBS)
 $(EMU_BUILD)/compare_cpu_gpu: $(EMU_BUILD)/tools/compare_cpu_gpu.o $(EMU_KERNELS) $(EMU_LIB)
-	$(CXX) $(LDFLAGS_PLAIN) -fsanitize=undefined $^ -o $@ $(LDLIBS)
+	$(CXX) $(EMU_LDFLAGS) $^ -o $@ $(LDLIBS)
 $(EMU_BUILD)/train_gpu: $(EMU_BUILD)/train_gpu.o $(EMU_KERNELS) $(EMU_LIB)
-	$(CXX) $(LDFLAGS_PLAIN) -fsanitize=undefined $^ -o $@ $(LDLIBS)
+	$(CXX) $(EMU_LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # `make bench`: speed and memory with the normal flags (see tools/bench.c).
 # The program is named like the target, so the rule links it and runs it.
