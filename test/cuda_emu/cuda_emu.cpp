@@ -49,6 +49,8 @@ const size_t STACK_BYTES = 64 * 1024;
 const int MAX_THREADS = 1024;
 const int WARP_SIZE = 32;
 
+long page_size(void) { return sysconf(_SC_PAGESIZE); }
+
 enum FiberState { RUNNABLE, AT_BLOCK_BARRIER, AT_WARP_BARRIER, DONE };
 
 struct Fiber {
@@ -85,18 +87,28 @@ Fiber fibers[MAX_THREADS];
 extern "C" char __start_emu_shared[] __attribute__((weak)), __stop_emu_shared[] __attribute__((weak));
 Launch *running; /* the launch in progress, NULL between kernels */
 
+/* one past the last thread of warp w (the last warp may be partial) */
+int warp_end(const Launch *l, int w) { return (w + 1) * WARP_SIZE < l->nthreads ? (w + 1) * WARP_SIZE : l->nthreads; }
+
+/* Who is running: "kernel K, block (x,y,z), thread (x,y,z)", or `outside`. */
+void describe_running(char *buf, size_t size, const char *outside) {
+    if (!running || running->current < 0) {
+        snprintf(buf, size, "%s", outside);
+        return;
+    }
+    uint3 t = fibers[running->current].index;
+    snprintf(buf, size, "kernel %s, block (%u,%u,%u), thread (%u,%u,%u)", running->name, blockIdx.x, blockIdx.y,
+             blockIdx.z, t.x, t.y, t.z);
+}
+
 [[noreturn]] void fail_in_kernel(const char *fmt, ...) {
-    char msg[512];
+    char msg[512], where[200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (running && running->current >= 0) {
-        uint3 t = fibers[running->current].index;
-        die("CUDA emulator: kernel %s, block (%u,%u,%u), thread (%u,%u,%u): %s", running->name, blockIdx.x,
-            blockIdx.y, blockIdx.z, t.x, t.y, t.z, msg);
-    }
-    die("CUDA emulator: %s", msg);
+    describe_running(where, sizeof where, "outside a kernel");
+    die("CUDA emulator: %s: %s", where, msg);
 }
 
 #if defined(__x86_64__)
@@ -168,7 +180,7 @@ void fiber_resume(Launch *l, int t) {
 }
 
 char *stack_alloc(void) {
-    long page = sysconf(_SC_PAGESIZE);
+    long page = page_size();
     char *map = (char *)mmap(NULL, STACK_BYTES + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) die("CUDA emulator: cannot map a thread stack");
     if (mprotect(map, page, PROT_NONE) != 0) die("CUDA emulator: cannot protect a stack guard page");
@@ -186,7 +198,6 @@ struct Allocation {
 std::map<uintptr_t, Allocation> allocations; /* by base address */
 cudaError_t last_error = cudaSuccess;
 
-long page_size(void) { return sysconf(_SC_PAGESIZE); }
 size_t data_bytes(const Allocation &a) { return a.map_bytes - (size_t)page_size(); }
 
 /* The allocation whose mapping holds p (guard page included), or NULL. */
@@ -210,13 +221,9 @@ void set_access_all(bool open) {
 /* The signal handler's message: one line, then exit 1 (as die() would). */
 void segv_handler(int sig, siginfo_t *info, void *uctx) {
     (void)sig, (void)uctx;
-    char msg[512], where[200] = "host code";
+    char msg[512], where[200];
     const char *addr = (const char *)info->si_addr;
-    if (running && running->current >= 0) {
-        uint3 t = fibers[running->current].index;
-        snprintf(where, sizeof where, "kernel %s, block (%u,%u,%u), thread (%u,%u,%u)", running->name, blockIdx.x,
-                 blockIdx.y, blockIdx.z, t.x, t.y, t.z);
-    }
+    describe_running(where, sizeof where, "host code");
     const Allocation *a = allocation_holding(addr);
     if (a && addr >= a->base + a->bytes)
         snprintf(msg, sizeof msg, "%s: access %zu bytes past the end of a %zu-byte device allocation", where,
@@ -304,8 +311,7 @@ void release_barriers(Launch *l, int t) {
     int w = t / WARP_SIZE;
     if (l->at_warp_barrier[w] > 0 && l->at_warp_barrier[w] == l->live_in_warp[w]) {
         l->at_warp_barrier[w] = 0;
-        int end = (w + 1) * WARP_SIZE < l->nthreads ? (w + 1) * WARP_SIZE : l->nthreads;
-        release(l, AT_WARP_BARRIER, w * WARP_SIZE, end);
+        release(l, AT_WARP_BARRIER, w * WARP_SIZE, warp_end(l, w));
     }
     if (l->at_block_barrier > 0 && l->at_block_barrier == l->live) {
         l->at_block_barrier = 0;
@@ -336,8 +342,7 @@ void run_block(Launch *l) {
     l->live = l->nthreads;
     l->at_block_barrier = 0;
     for (int w = 0; w < l->nwarps; w++) {
-        int end = (w + 1) * WARP_SIZE < l->nthreads ? (w + 1) * WARP_SIZE : l->nthreads;
-        l->live_in_warp[w] = end - w * WARP_SIZE;
+        l->live_in_warp[w] = warp_end(l, w) - w * WARP_SIZE;
         l->at_warp_barrier[w] = 0;
         l->nready[w] = 0;
         l->rank[w] = w;
@@ -380,7 +385,7 @@ namespace emu {
 int lane_id(void) { return running->current % WARP_SIZE; }
 
 void warp_exchange(unsigned mask, const void *mine, void *theirs, size_t size, int src_lane) {
-    if (!running || running->current < 0) fail_in_kernel("warp shuffle outside a kernel");
+    if (!running || running->current < 0) fail_in_kernel("a warp shuffle");
     if (mask != 0xffffffffu) fail_in_kernel("warp shuffle with a partial mask (the emulator has full warps only)");
     if (size > sizeof fibers[0].slot) fail_in_kernel("warp shuffle of a %zu-byte value", size);
     int t = running->current, src = t - t % WARP_SIZE + src_lane;
@@ -507,7 +512,7 @@ cudaError_t cudaGetDeviceCount(int *count) {
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 
 void __syncthreads(void) {
-    if (!running || running->current < 0) fail_in_kernel("__syncthreads outside a kernel");
+    if (!running || running->current < 0) fail_in_kernel("__syncthreads");
     wait_at(AT_BLOCK_BARRIER);
 }
 
