@@ -749,37 +749,65 @@ void tokenizer_encode(Tokenizer *tok, const uint8_t *text, size_t len, int allow
 /* ------------------------------------------------------------------ */
 /* Streaming decode                                                    */
 
-/* How many bytes at the end of buf[0..n) start a UTF-8 character whose
- * remaining bytes have not arrived yet (0 to 3). */
-static size_t incomplete_tail(const uint8_t *buf, size_t n) {
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        uint8_t b = buf[n - back];
-        if ((b & 0xC0) == 0x80) continue; /* a continuation byte: its lead is further back */
-        size_t want = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xC2 && b <= 0xDF ? 2 : 1;
-        if (want <= back) return 0; /* complete (or a byte that leads nothing) */
-        uint32_t cp;
-        /* only hold what could still become valid: its bytes so far must be a
-         * prefix of a well-formed sequence */
-        uint8_t probe[4] = {0x80, 0x80, 0x80, 0x80};
-        memcpy(probe, buf + n - back, back);
-        return utf8_next(probe, want, &cp) == want ? back : 0;
+/* An ill-formed sequence of n bytes: itself, or one U+FFFD. */
+static size_t stream_ill_formed(const Utf8Stream *s, const uint8_t *bytes, size_t n, uint8_t *out) {
+    if (!s->replace) {
+        memcpy(out, bytes, n);
+        return n;
     }
-    return 0;
+    memcpy(out, "\xEF\xBF\xBD", 3);
+    return 3;
 }
 
+/*
+ * The held bytes (a well-formed prefix) and the new ones are one text. First
+ * the held character takes new bytes one at a time until it is complete, or
+ * a byte cannot continue it (then the held bytes are a maximal subpart, and
+ * that byte starts afresh), or the new bytes run out. Then the new bytes are
+ * read sequence by sequence (utf8_prefix), and a character cut short by
+ * their end is held for the next push.
+ */
 size_t utf8_stream_push(Utf8Stream *s, const uint8_t *bytes, size_t len, uint8_t *out) {
-    memcpy(out, s->held, s->nheld);
-    memcpy(out + s->nheld, bytes, len);
-    size_t n = s->nheld + len;
-    size_t hold = incomplete_tail(out, n);
-    memcpy(s->held, out + n - hold, hold);
-    s->nheld = hold;
-    return n - hold;
+    size_t n = 0, i = 0, want, k;
+    while (s->nheld > 0 && i < len) {
+        s->held[s->nheld] = bytes[i];
+        k = utf8_prefix(s->held, s->nheld + 1, &want);
+        if (k <= s->nheld) { /* bytes[i] does not continue the character */
+            n += stream_ill_formed(s, s->held, s->nheld, out + n);
+            s->nheld = 0;
+            break;
+        }
+        i++;
+        s->nheld++;
+        if (k == want) {
+            memcpy(out + n, s->held, k);
+            n += k;
+            s->nheld = 0;
+        }
+    }
+    while (i < len) {
+        if (bytes[i] < 0x80) {
+            out[n++] = bytes[i++];
+            continue;
+        }
+        k = utf8_prefix(bytes + i, len - i, &want);
+        if (want && k == want) {
+            memcpy(out + n, bytes + i, k);
+            n += k;
+        } else if (want && i + k == len) {
+            memcpy(s->held, bytes + i, k);
+            s->nheld = k;
+        } else {
+            k = k ? k : 1;
+            n += stream_ill_formed(s, bytes + i, k, out + n);
+        }
+        i += k;
+    }
+    return n;
 }
 
 size_t utf8_stream_flush(Utf8Stream *s, uint8_t *out) {
-    memcpy(out, s->held, s->nheld);
-    size_t n = s->nheld;
+    size_t n = s->nheld ? stream_ill_formed(s, s->held, s->nheld, out) : 0;
     s->nheld = 0;
     return n;
 }

@@ -81,15 +81,25 @@ const uint8_t *tokenizer_token_bytes(const Tokenizer *tok, int id, size_t *len);
  * multi-byte UTF-8 character (most Chinese characters, emoji) across two
  * tokens. A Utf8Stream takes each token's bytes as it comes and releases only
  * complete characters, holding back an incomplete one at the end until the
- * bytes that complete it arrive. Bytes that can never complete (invalid UTF-8)
- * are released as they are, so the concatenation of everything released plus
- * the final flush is exactly the concatenation of the input.
- * Zero-initialise; `out` needs room for len + 3 bytes.
+ * bytes that complete it arrive, or a byte that cannot continue it does.
+ *
+ * What it does with bytes that are not valid UTF-8 depends on `replace`:
+ *   0: they are released as they are, so everything released plus the final
+ *      flush is exactly the input (the bytes of `generate --raw`);
+ *   1: every maximal subpart of an ill-formed sequence becomes one U+FFFD,
+ *      and so does an incomplete character left at the flush, so the output
+ *      is always valid UTF-8 and equals Python's
+ *      bytes.decode('utf-8', errors='replace') of the whole input, however
+ *      it was cut into pushes (what Hugging Face's tokenizer.decode prints).
+ * Zero-initialise (then set replace); `out` needs UTF8_STREAM_ROOM(len) bytes.
  */
 typedef struct {
-    uint8_t held[3];
+    int replace;
+    uint8_t held[4]; /* a well-formed prefix of at most 3 bytes, plus room to try one more */
     size_t nheld;
 } Utf8Stream;
+/* Every held or new byte may become a 3-byte U+FFFD. */
+#define UTF8_STREAM_ROOM(len) (3 * ((size_t)(len) + 3))
 /* Appends bytes[0..len) and writes what is ready to out; returns its length. */
 size_t utf8_stream_push(Utf8Stream *s, const uint8_t *bytes, size_t len, uint8_t *out);
 /* Writes whatever is still held (at the end of the text); returns its length. */
