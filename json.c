@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -105,30 +106,6 @@ static uint32_t json_escape(JsonReader *r) {
     return (uint8_t)to[hit - from];
 }
 
-/* Code point cp (not a surrogate, at most U+10FFFF) as UTF-8; returns its length. */
-static size_t utf8_put(uint32_t cp, uint8_t *out) {
-    if (cp < 0x80) {
-        out[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (uint8_t)(0xC0 | cp >> 6);
-        out[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (uint8_t)(0xE0 | cp >> 12);
-        out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (uint8_t)(0xF0 | cp >> 18);
-    out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /*
  * Decoding in place is safe because the output never overtakes the input:
  * every piece decodes to at most as many bytes as it took (\n: 2 -> 1,
@@ -185,4 +162,103 @@ uint64_t json_uint(JsonReader *r, uint64_t max) {
     c = json_at(r);
     if (c == '.' || c == 'e' || c == 'E') json_fail(r, "expected an integer, found a fraction or exponent");
     return v;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?: the length of the number at
+ * the cursor (after white space), or a failure naming what is missing. */
+static size_t number_length(JsonReader *r) {
+    json_peek(r);
+    size_t p = r->pos;
+#define AT(i) ((i) < r->len ? r->s[i] : 0)
+    if (AT(p) == '-') p++;
+    if (!is_digit(AT(p))) json_fail(r, "expected a number");
+    if (AT(p) == '0' && is_digit(AT(p + 1))) json_fail(r, "number with a leading zero");
+    while (is_digit(AT(p))) p++;
+    if (AT(p) == '.') {
+        if (!is_digit(AT(p + 1))) json_fail(r, "expected digits after the decimal point");
+        for (p++; is_digit(AT(p));) p++;
+    }
+    if (AT(p) == 'e' || AT(p) == 'E') {
+        p++;
+        if (AT(p) == '+' || AT(p) == '-') p++;
+        if (!is_digit(AT(p))) json_fail(r, "expected digits in the exponent");
+        while (is_digit(AT(p))) p++;
+    }
+#undef AT
+    return p - r->pos;
+}
+
+double json_number(JsonReader *r) {
+    size_t n = number_length(r);
+    char buf[64];
+    if (n >= sizeof buf) json_fail(r, "number longer than %zu characters", sizeof buf - 1);
+    memcpy(buf, r->s + r->pos, n);
+    buf[n] = '\0';
+    r->pos += n;
+    return strtod(buf, NULL); /* the grammar above is a subset of strtod's */
+}
+
+/* true, false or null */
+static void skip_literal(JsonReader *r) {
+    static const char *const words[] = {"true", "false", "null"};
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(words[i]);
+        if (r->len - r->pos >= n && memcmp(r->s + r->pos, words[i], n) == 0) {
+            r->pos += n;
+            return;
+        }
+    }
+    json_fail(r, "expected a value");
+}
+
+/* Deeper nesting than any file we read has is refused, so that a hostile
+ * "[[[[..." cannot exhaust the stack. */
+#define JSON_MAX_DEPTH 64
+
+static void skip_value(JsonReader *r, int depth) {
+    if (depth > JSON_MAX_DEPTH) json_fail(r, "nested more than %d deep", JSON_MAX_DEPTH);
+    int c = json_peek(r);
+    size_t n;
+    if (c == '{') {
+        if (json_open(r, '{', '}')) do {
+                json_string(r, &n);
+                json_expect(r, ':');
+                skip_value(r, depth + 1);
+            } while (json_next_member(r, '}'));
+    } else if (c == '[') {
+        if (json_open(r, '[', ']')) do skip_value(r, depth + 1);
+            while (json_next_member(r, ']'));
+    } else if (c == '"') {
+        json_string(r, &n);
+    } else if (c == '-' || is_digit(c)) {
+        r->pos += number_length(r);
+    } else {
+        skip_literal(r);
+    }
+}
+
+void json_skip(JsonReader *r) { skip_value(r, 0); }
+
+int json_bool(JsonReader *r) {
+    int c = json_peek(r);
+    if (c != 't' && c != 'f') json_fail(r, "expected true or false");
+    skip_literal(r);
+    return c == 't';
+}
+
+/* ---- writing ---- */
+
+void json_put_string(FILE *f, const uint8_t *s, size_t n, const char *path) {
+    xfwrite("\"", 1, 1, f, path);
+    for (size_t i = 0; i < n; i++) {
+        char esc[8];
+        if (s[i] == '"' || s[i] == '\\') snprintf(esc, sizeof esc, "\\%c", s[i]);
+        else if (s[i] < 0x20) snprintf(esc, sizeof esc, "\\u%04x", s[i]);
+        else {
+            xfwrite(s + i, 1, 1, f, path);
+            continue;
+        }
+        xfwrite(esc, 1, strlen(esc), f, path);
+    }
+    xfwrite("\"", 1, 1, f, path);
 }

@@ -1,7 +1,8 @@
 /*
- * json.h: the one JSON scanner of the project, for the two JSON texts it
- * reads: GPT-2's encoder.json (tokenizer.c) and the header of a safetensors
- * file (tools/import_hf.c).
+ * json.h: the one JSON scanner of the project, for the JSON texts it
+ * reads: GPT-2's encoder.json (tokenizer.c), the header of a safetensors
+ * file (safetensors.c), and a Hugging Face folder's config.json and shard
+ * index (hf_gpt2.c).
  *
  * It builds no tree. A JsonReader is a cursor over the text, and the caller
  * walks the structure it expects, giving each value its meaning:
@@ -14,8 +15,11 @@
  *     json_finish(r);
  *
  * It covers what those files hold: objects, arrays, strings (every escape,
- * \uXXXX with UTF-16 surrogate pairs) and non-negative integers. Floats,
- * negative numbers, true/false/null, trailing commas, invalid UTF-8 and data
+ * \uXXXX with UTF-16 surrogate pairs) and non-negative integers; for the
+ * config.json and model.safetensors.index.json of a Hugging Face folder also
+ * any number (json_number) and, to pass over what a program does not use,
+ * any value at all (json_skip, which accepts true/false/null too). Trailing
+ * commas, invalid UTF-8, anything else where a value is expected and data
  * after the value are errors. Every error dies with one line naming the file,
  * the byte where it happened and the problem:
  *
@@ -26,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct {
     const char *path;   /* the file, for error messages */
@@ -68,7 +73,21 @@ char *json_string(JsonReader *r, size_t *len);
  * dies if it is larger than max. */
 uint64_t json_uint(JsonReader *r, uint64_t max);
 
+/* Any JSON number (sign, fraction, exponent), as a double. */
+double json_number(JsonReader *r);
+
+/* Passes over one value of any kind, checking its syntax; nesting deeper than
+ * 64 is refused. */
+void json_skip(JsonReader *r);
+
+/* true or false. */
+int json_bool(JsonReader *r);
+
 /* After the top-level value: only white space may follow. */
 void json_finish(JsonReader *r);
+
+/* Writes s[0..n) as a JSON string, quoted, escaping '"', '\\' and control
+ * characters; other bytes (UTF-8 included) go out as they are. */
+void json_put_string(FILE *f, const uint8_t *s, size_t n, const char *path);
 
 #endif

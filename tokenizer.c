@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common.h"
 #include "json.h"
@@ -465,9 +466,34 @@ static char *join_path(const char *dir, const char *name) {
     return p;
 }
 
+/* The two names the same pair of files goes by: OpenAI's, and Hugging
+ * Face's (a model folder holds them beside config.json). */
+static const struct {
+    const char *tokens, *merges;
+} VOCAB_FILES[] = {{"encoder.json", "vocab.bpe"}, {"vocab.json", "merges.txt"}};
+enum { NUM_VOCAB_FILES = sizeof VOCAB_FILES / sizeof VOCAB_FILES[0] };
+
+/* Which pair dir holds (the first whose token file is there), or -1. */
+static int find_vocab_files(const char *dir) {
+    for (int i = 0; i < NUM_VOCAB_FILES; i++) {
+        char *path = join_path(dir, VOCAB_FILES[i].tokens);
+        struct stat st;
+        int found = stat(path, &st) == 0;
+        free(path);
+        if (found) return i;
+    }
+    return -1;
+}
+
+int tokenizer_vocab_exists(const char *vocab_dir) { return find_vocab_files(vocab_dir) >= 0; }
+
 Tokenizer *tokenizer_load(const char *vocab_dir) {
-    char *json_path = join_path(vocab_dir, "encoder.json");
-    char *bpe_path = join_path(vocab_dir, "vocab.bpe");
+    int which = find_vocab_files(vocab_dir);
+    if (which < 0)
+        die("%s: no vocabulary here (neither %s + %s nor %s + %s)", vocab_dir, VOCAB_FILES[0].tokens,
+            VOCAB_FILES[0].merges, VOCAB_FILES[1].tokens, VOCAB_FILES[1].merges);
+    char *json_path = join_path(vocab_dir, VOCAB_FILES[which].tokens);
+    char *bpe_path = join_path(vocab_dir, VOCAB_FILES[which].merges);
     Tokenizer *tok = read_encoder_json(json_path);
     index_tokens(tok, json_path);
     read_merges(tok, bpe_path);
@@ -523,6 +549,69 @@ void tokenizer_save_bin(const Tokenizer *tok, const char *path) {
         xfwrite(token_ptr(tok, id), 1, len, af.f, af.tmp_path);
     }
     atomic_commit(&af);
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing vocab.json + merges.txt (Hugging Face's names)              */
+
+/* A token's bytes spelled in GPT-2's byte alphabet, as UTF-8 (every
+ * spelling character is below U+0800: at most 2 bytes per byte). */
+static size_t spell_bytes(const uint32_t char_of_byte[256], const uint8_t *bytes, size_t n, uint8_t *out) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += utf8_put(char_of_byte[bytes[i]], out + k);
+    return k;
+}
+
+static void write_spelled(FILE *f, const uint32_t char_of_byte[256], const Tokenizer *tok, int id, const char *path) {
+    uint8_t spelled[2 * MAX_TOKEN_BYTES];
+    size_t n = spell_bytes(char_of_byte, token_ptr(tok, id), tok->tok_len[id], spelled);
+    xfwrite(spelled, 1, n, f, path);
+}
+
+/*
+ * vocab.json is encoder.json under another name: {"spelling": id, ...} in
+ * id order; merges.txt is vocab.bpe: "#version: 0.2", then merge i as the
+ * spellings of its two halves, every line ending in a newline (Hugging
+ * Face's slow GPT2Tokenizer drops the last line of the file, expecting it
+ * empty). The merge list is rebuilt from the pair map: merge rank r joins
+ * the pair whose slot holds rank r.
+ */
+void tokenizer_save_hf(const Tokenizer *tok, const char *dir) {
+    if (!tok->can_encode) die("%s: a tokenizer without merges (a .bin) cannot be saved as vocab.json + merges.txt", dir);
+    uint32_t char_of_byte[256];
+    bytes_to_unicode(char_of_byte);
+
+    char *path = join_path(dir, VOCAB_FILES[1].tokens);
+    AtomicFile af = atomic_open(path);
+    xfwrite("{", 1, 1, af.f, af.tmp_path);
+    for (int id = 0; id < tok->n_vocab; id++) {
+        uint8_t spelled[2 * MAX_TOKEN_BYTES];
+        size_t n = spell_bytes(char_of_byte, token_ptr(tok, id), tok->tok_len[id], spelled);
+        if (id) xfwrite(", ", 1, 2, af.f, af.tmp_path);
+        json_put_string(af.f, spelled, n, af.tmp_path);
+        if (fprintf(af.f, ": %d", id) < 0) die("%s: cannot write", af.tmp_path);
+    }
+    xfwrite("}\n", 1, 2, af.f, af.tmp_path);
+    atomic_commit(&af);
+    free(path);
+
+    int n_merges = tok->n_vocab - 257;
+    PairSlot *by_rank = xmalloc(mul_size((size_t)n_merges, sizeof(PairSlot), "merge list"), "merge list");
+    for (size_t i = 0; i <= tok->pair_mask; i++)
+        if (tok->pairs[i].left >= 0) by_rank[tok->pairs[i].rank] = tok->pairs[i];
+    path = join_path(dir, VOCAB_FILES[1].merges);
+    af = atomic_open(path);
+    const char header[] = "#version: 0.2\n";
+    xfwrite(header, 1, sizeof header - 1, af.f, af.tmp_path);
+    for (int r = 0; r < n_merges; r++) {
+        write_spelled(af.f, char_of_byte, tok, by_rank[r].left, af.tmp_path);
+        xfwrite(" ", 1, 1, af.f, af.tmp_path);
+        write_spelled(af.f, char_of_byte, tok, by_rank[r].right, af.tmp_path);
+        xfwrite("\n", 1, 1, af.f, af.tmp_path);
+    }
+    atomic_commit(&af);
+    free(path);
+    free(by_rank);
 }
 
 /* ------------------------------------------------------------------ */

@@ -35,17 +35,26 @@ void token_ids_push(TokenIds *t, int id);
 void token_ids_free(TokenIds *t);
 
 /*
- * Loads the full tokenizer (can encode and decode) from vocab_dir/encoder.json
- * and vocab_dir/vocab.bpe, checking that they agree: ids 0..255 are the 256
- * single bytes, id 256+i is merge line i, the last id is <|endoftext|>.
+ * Loads the full tokenizer (can encode and decode) from vocab_dir, which holds
+ * encoder.json + vocab.bpe (OpenAI's names) or vocab.json + merges.txt
+ * (Hugging Face's names for the same two formats; encoder.json wins if both
+ * are there), checking that they agree: ids 0..255 are the 256 single bytes,
+ * id 256+i is merge line i, the last id is <|endoftext|>.
  */
 Tokenizer *tokenizer_load(const char *vocab_dir);
+/* 1 if vocab_dir holds a vocabulary that tokenizer_load would read (it may
+ * still turn out to be broken), 0 if it holds none. */
+int tokenizer_vocab_exists(const char *vocab_dir);
 
 /*
  * Loads llm.c's gpt2_tokenizer.bin (magic 20240328, version 1 or 2): only the
  * id -> bytes table, so the result can decode but not encode.
  */
 Tokenizer *tokenizer_load_bin(const char *path);
+/* Writes dir/vocab.json and dir/merges.txt (atomically): Hugging Face's names
+ * for encoder.json and vocab.bpe, which GPT2Tokenizer.from_pretrained(dir)
+ * reads. Needs the merges (not a tokenizer loaded from a .bin). */
+void tokenizer_save_hf(const Tokenizer *tok, const char *dir);
 /* Writes the id -> bytes table as gpt2_tokenizer.bin, version 2 (atomically). */
 void tokenizer_save_bin(const Tokenizer *tok, const char *path);
 

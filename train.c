@@ -902,11 +902,8 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
  * on and says so once. */
 const Tokenizer *train_tokenizer(const TrainConfig *c) {
     if (c->sample_every <= 0) return NULL;
-    char probe[1200];
-    snprintf(probe, sizeof probe, "%s/encoder.json", c->vocab_dir);
-    struct stat st;
-    if (stat(probe, &st) != 0) {
-        printf("note: no %s, so no samples (run 'make vocab' or pass --vocab DIR)\n", probe);
+    if (!tokenizer_vocab_exists(c->vocab_dir)) {
+        printf("note: no vocabulary in %s, so no samples (run 'make vocab' or pass --vocab DIR)\n", c->vocab_dir);
         return NULL;
     }
     return tokenizer_load(c->vocab_dir);

@@ -54,6 +54,31 @@ __attribute__((unused)) static size_t utf8_next(const uint8_t *s, size_t len, ui
     return n;
 }
 
+/* Code point cp (not a surrogate, at most U+10FFFF) as UTF-8 into out;
+ * returns its length, 1 to 4. */
+__attribute__((unused)) static size_t utf8_put(uint32_t cp, uint8_t *out) {
+    if (cp < 0x80) {
+        out[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (uint8_t)(0xC0 | cp >> 6);
+        out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (uint8_t)(0xE0 | cp >> 12);
+        out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+        out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (uint8_t)(0xF0 | cp >> 18);
+    out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+    out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+    out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
 /*
  * The well-formed sequences (the Unicode standard, Table 3-7): a lead byte
  * says how long the sequence is, and every later byte is a continuation

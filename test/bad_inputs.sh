@@ -233,7 +233,7 @@ generate/bad_top_p | 2 | --top-p: 2 is out of range | "$G" --model "$MODEL" --pr
 generate/non_numeric_seed | 2 | --seed: 'abc' is not an integer | "$G" --model "$MODEL" --prompt hi --seed abc
 generate/unknown_flag | 2 | unknown option '--bogus' | "$G" --bogus
 generate/missing_value | 2 | --tokens needs a value | "$G" --model "$MODEL" --prompt hi --tokens
-generate/missing_vocab | 1 | nodir/encoder.json: cannot open | "$G" --model "$MODEL" --vocab "$TMP/nodir" --prompt hi
+generate/missing_vocab | 1 | nodir: no vocabulary here \(neither encoder.json \+ vocab.bpe nor vocab.json \+ merges.txt\) | "$G" --model "$MODEL" --vocab "$TMP/nodir" --prompt hi
 # --- tokenize: command lines
 tokenize/no_command | 2 | no command | "$T"
 tokenize/unknown_command | 2 | unknown command 'frob' | "$T" frob
@@ -254,7 +254,7 @@ tokenize/decode_negative_id | 1 | standard input: token 1: '-5' is not a token i
 tokenize/shard_second_input_missing | 1 | nope.txt: cannot open | "$T" shard --vocab "$VOCAB" --out "$OUT/x" "$TMP/hello.txt" "$TMP/nope.txt"
 tokenize/shard_out_dir_missing | 1 | nodir/x_train.bin.tmp: cannot open | "$T" shard --vocab "$VOCAB" --out "$TMP/nodir/x" "$TMP/hello.txt"
 # --- vocabularies: encoder.json + vocab.bpe
-vocab/missing_dir | 1 | nodir/encoder.json: cannot open | "$T" encode --vocab "$TMP/nodir" "$TMP/hello.txt"
+vocab/missing_dir | 1 | nodir: no vocabulary here | "$T" encode --vocab "$TMP/nodir" "$TMP/hello.txt"
 vocab/bad_json | 1 | encoder.json: bad JSON at byte [0-9]+: expected ':', found ';' | "$T" encode --vocab "$TMP/v_bad_json" "$TMP/hello.txt"
 vocab/truncated_json | 1 | encoder.json: bad JSON at byte 500000: .*\(the JSON ends too early\) | "$T" encode --vocab "$TMP/v_truncated" "$TMP/hello.txt"
 vocab/empty_json | 1 | encoder.json: bad JSON at byte 0: expected '\{' \(the JSON ends too early\) | "$T" encode --vocab "$TMP/v_empty" "$TMP/hello.txt"
