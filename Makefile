@@ -42,7 +42,7 @@ else
   BIN     ?= .
 endif
 
-LIB_SRC  = common.c gpt2.c json.c tokenizer.c
+LIB_SRC  = common.c gpt2.c json.c tokenizer.c safetensors.c hf_gpt2.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
@@ -102,17 +102,16 @@ bench-tokenizer: $(BUILD)/bench_tokenizer vocab
 	$(BUILD)/bench_tokenizer $(VOCAB_DIR) $(SHARED)/data/tinyshakespeare.txt
 # libFuzzer targets (clang): test/fuzz_<name>.c for the tokenizer's encode,
 # the vocabulary loaders, the checkpoint loader, the shard loader and the
-# safetensors reader. Every source is compiled with -include test/fuzz.h, which
-# turns die()'s exit into a jump back to the harness (see that file). `make
-# fuzz` runs each for FUZZ_TIME seconds from the seeds in test/corpus/<name>;
-# what it finds goes to build/fuzz-corpus/<name>, crashes to build/fuzz/.
+# safetensors reader (with import_hf's folder logic). Every source is
+# compiled with -include test/fuzz.h, which turns die()'s exit into a jump
+# back to the harness (see that file). `make fuzz` runs each for FUZZ_TIME
+# seconds from the seeds in test/corpus/<name>; what it finds goes to build/fuzz-corpus/<name>, crashes to build/fuzz/.
 FUZZ_TIME    ?= 60
 FUZZ_TARGETS  = tokenizer vocab checkpoint shard safetensors
 FUZZ_FLAGS    = -std=c11 -g -O1 -I. -Wall -Wextra -Wno-unknown-pragmas -Wno-unused-function \
                 -D_POSIX_C_SOURCE=200809L -DTRAIN_NO_MAIN -include test/fuzz.h -fsanitize=fuzzer,address,undefined
-FUZZ_SRC      = common.c gpt2.c json.c tokenizer.c test/fuzz_support.c
+FUZZ_SRC      = $(LIB_SRC) test/fuzz_support.c
 build/fuzz/fuzz_shard: train.c
-build/fuzz/fuzz_safetensors: tools/import_hf.c
 build/fuzz/fuzz_%: test/fuzz_%.c $(FUZZ_SRC) test/fuzz.h $(wildcard *.h)
 	@mkdir -p build/fuzz
 	clang $(FUZZ_FLAGS) $< $(FUZZ_SRC) $(if $(filter fuzz_shard,$(notdir $@)),train.c) -o $@ -lm

@@ -112,6 +112,19 @@ size_t file_size(FILE *f, const char *path) {
     return (size_t)st.st_size;
 }
 
+char *path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = xmalloc(n, "path");
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+int path_kind(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return PATH_NONE;
+    return S_ISDIR(st.st_mode) ? PATH_DIR : PATH_FILE;
+}
+
 char *read_whole_file(const char *path, size_t *len) {
     FILE *f = xfopen(path, "rb");
     size_t n = file_size(f, path);

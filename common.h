@@ -38,6 +38,13 @@ size_t file_size(FILE *f, const char *path);
 /* Read a whole file into a NUL-terminated heap buffer; *len gets its size. */
 char *read_whole_file(const char *path, size_t *len);
 
+/* "dir/name" in a new heap buffer. */
+char *path_join(const char *dir, const char *name);
+/* What is at path: nothing (or nothing we may look at), a directory, or
+ * something else (a file). */
+enum { PATH_NONE, PATH_FILE, PATH_DIR };
+int path_kind(const char *path);
+
 /*
  * Atomic file replacement: write to "<path>.tmp", then fsync and rename over
  * <path>, then fsync the directory. A crash at any moment leaves either the

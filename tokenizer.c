@@ -5,7 +5,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common.h"
 #include "json.h"
@@ -459,13 +458,6 @@ static void read_merges(Tokenizer *tok, const char *path) {
     free(text);
 }
 
-static char *join_path(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = xmalloc(n, "path");
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 /* The two names the same pair of files goes by: OpenAI's, and Hugging
  * Face's (a model folder holds them beside config.json). */
 static const struct {
@@ -476,9 +468,8 @@ enum { NUM_VOCAB_FILES = sizeof VOCAB_FILES / sizeof VOCAB_FILES[0] };
 /* Which pair dir holds (the first whose token file is there), or -1. */
 static int find_vocab_files(const char *dir) {
     for (int i = 0; i < NUM_VOCAB_FILES; i++) {
-        char *path = join_path(dir, VOCAB_FILES[i].tokens);
-        struct stat st;
-        int found = stat(path, &st) == 0;
+        char *path = path_join(dir, VOCAB_FILES[i].tokens);
+        int found = path_kind(path) != PATH_NONE;
         free(path);
         if (found) return i;
     }
@@ -492,8 +483,8 @@ Tokenizer *tokenizer_load(const char *vocab_dir) {
     if (which < 0)
         die("%s: no vocabulary here (neither %s + %s nor %s + %s)", vocab_dir, VOCAB_FILES[0].tokens,
             VOCAB_FILES[0].merges, VOCAB_FILES[1].tokens, VOCAB_FILES[1].merges);
-    char *json_path = join_path(vocab_dir, VOCAB_FILES[which].tokens);
-    char *bpe_path = join_path(vocab_dir, VOCAB_FILES[which].merges);
+    char *json_path = path_join(vocab_dir, VOCAB_FILES[which].tokens);
+    char *bpe_path = path_join(vocab_dir, VOCAB_FILES[which].merges);
     Tokenizer *tok = read_encoder_json(json_path);
     index_tokens(tok, json_path);
     read_merges(tok, bpe_path);
@@ -581,7 +572,7 @@ void tokenizer_save_hf(const Tokenizer *tok, const char *dir) {
     uint32_t char_of_byte[256];
     bytes_to_unicode(char_of_byte);
 
-    char *path = join_path(dir, VOCAB_FILES[1].tokens);
+    char *path = path_join(dir, VOCAB_FILES[1].tokens);
     AtomicFile af = atomic_open(path);
     xfwrite("{", 1, 1, af.f, af.tmp_path);
     for (int id = 0; id < tok->n_vocab; id++) {
@@ -599,7 +590,7 @@ void tokenizer_save_hf(const Tokenizer *tok, const char *dir) {
     PairSlot *by_rank = xmalloc(mul_size((size_t)n_merges, sizeof(PairSlot), "merge list"), "merge list");
     for (size_t i = 0; i <= tok->pair_mask; i++)
         if (tok->pairs[i].left >= 0) by_rank[tok->pairs[i].rank] = tok->pairs[i];
-    path = join_path(dir, VOCAB_FILES[1].merges);
+    path = path_join(dir, VOCAB_FILES[1].merges);
     af = atomic_open(path);
     const char header[] = "#version: 0.2\n";
     xfwrite(header, 1, sizeof header - 1, af.f, af.tmp_path);
