@@ -105,7 +105,8 @@ bench-tokenizer: $(BUILD)/bench_tokenizer vocab
 # safetensors reader (with import_hf's folder logic). Every source is
 # compiled with -include test/fuzz.h, which turns die()'s exit into a jump
 # back to the harness (see that file). `make fuzz` runs each for FUZZ_TIME
-# seconds from the seeds in test/corpus/<name>; what it finds goes to build/fuzz-corpus/<name>, crashes to build/fuzz/.
+# seconds from the seeds in test/corpus/<name>; what it finds goes to
+# build/fuzz-corpus/<name>, crashes to build/fuzz/.
 FUZZ_TIME    ?= 60
 FUZZ_TARGETS  = tokenizer vocab checkpoint shard safetensors
 FUZZ_FLAGS    = -std=c11 -g -O1 -I. -Wall -Wextra -Wno-unknown-pragmas -Wno-unused-function \
