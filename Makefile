@@ -44,7 +44,7 @@ endif
 
 LIB_SRC  = common.c gpt2.c json.c tokenizer.c safetensors.c hf_gpt2.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
-PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BUILD)/gen_unicode
+PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BIN)/export_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
            $(BUILD)/test_ops $(BUILD)/test_utf8
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
@@ -75,6 +75,8 @@ $(BIN)/train: $(BUILD)/train.o $(LIB_OBJ)
 $(BIN)/generate: $(BUILD)/tools/generate.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/import_hf: $(BUILD)/tools/import_hf.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/export_hf: $(BUILD)/tools/export_hf.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/test_%: $(BUILD)/test/test_%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

@@ -2,13 +2,21 @@
  * generate: sample text from a GPT-2 checkpoint, streamed as it is made.
  *
  *   ./generate --model CKPT [--vocab DIR] (--prompt TEXT | --prompt-file F)
- *              [--tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+ *              [--tokens N | --max-length N] [--temperature T] [--top-k K]
+ *              [--top-p P] [--seed S] [--raw]
  *
  * The prompt is encoded with GPT-2's tokenizer, fed through the model once,
  * then each new token costs one step with the key/value cache
  * (gpt2_forward_step): one pass over the weights plus attention over the
  * cached positions. The prompt plus the new tokens must fit in the model's
  * context (no sliding window): a longer request is an error.
+ *
+ * Output is text the way Hugging Face's tokenizer.decode prints it: byte
+ * tokens that do not form UTF-8 characters become U+FFFD (Utf8Stream with
+ * replace on), so a terminal always gets valid UTF-8; --raw prints the exact
+ * bytes instead. With --temperature 0 and --max-length, the command computes
+ * what HF's model.generate(inputs, max_length=N) does: greedy decoding until
+ * N tokens, prompt included.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,15 +30,20 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: generate --model CKPT (--prompt TEXT | --prompt-file FILE) [options]\n"
             "  --model CKPT       a gpt2c or llm.c checkpoint (version 3 fp32 or 5 bf16)\n"
-            "  --vocab DIR        encoder.json + vocab.bpe (default $GPT2_VOCAB_DIR, else data/gpt2)\n"
+            "  --vocab DIR        encoder.json + vocab.bpe, or vocab.json + merges.txt (a Hugging Face\n"
+            "                     folder) (default $GPT2_VOCAB_DIR, else data/gpt2)\n"
             "  --prompt TEXT      the text to continue (UTF-8, any language); empty: start from <|endoftext|>\n"
             "  --prompt-file F    read the prompt from a file instead\n"
             "  --tokens N         new tokens at most (default 128); stops early at <|endoftext|>\n"
-            "  --temperature T    0 = greedy and deterministic (default 0.8)\n"
+            "  --max-length N     instead of --tokens: prompt plus new tokens at most (Hugging Face's\n"
+            "                     max_length)\n"
+            "  --temperature T    0 = greedy: the most likely token at every step (default 0.8)\n"
             "  --top-k K          sample among the K most likely tokens, 0 = all (default 40)\n"
             "  --top-p P          ... and among the fewest whose probability reaches P (default 1.0 = all)\n"
             "  --seed S           random seed (default 1337)\n"
-            "The prompt plus --tokens must fit in the model's context.\n");
+            "  --raw              print the tokens' exact bytes; by default bytes that do not form\n"
+            "                     valid UTF-8 print as U+FFFD, as Hugging Face's decode prints them\n"
+            "The prompt plus the new tokens must fit in the model's context.\n");
 }
 
 typedef struct {
@@ -38,16 +51,24 @@ typedef struct {
     Utf8Stream out;
 } StreamSink;
 
-/* Each token is printed as soon as it is sampled, except for an incomplete
- * UTF-8 character at its end, which waits for the next token (Utf8Stream). */
+/* Bytes through the sink's stream to stdout: what is ready is printed,
+ * an incomplete UTF-8 character at the end waits for the next bytes. */
+static void print_bytes(StreamSink *s, const uint8_t *bytes, size_t len) {
+    uint8_t buf[UTF8_STREAM_ROOM(256)];
+    for (size_t at = 0; at < len; at += 256) {
+        size_t n = len - at < 256 ? len - at : 256;
+        fwrite(buf, 1, utf8_stream_push(&s->out, bytes + at, n, buf), stdout);
+    }
+    fflush(stdout);
+}
+
+/* Each token is printed as soon as it is sampled. */
 static int print_token(int id, void *ctx) {
     StreamSink *s = ctx;
     if (id == tokenizer_eot_id(s->tok)) return 0;
     size_t len;
     const uint8_t *bytes = tokenizer_token_bytes(s->tok, id, &len);
-    uint8_t buf[TOKENIZER_MAX_TOKEN_BYTES + 3];
-    fwrite(buf, 1, utf8_stream_push(&s->out, bytes, len, buf), stdout);
-    fflush(stdout);
+    print_bytes(s, bytes, len);
     return 1;
 }
 
@@ -55,15 +76,17 @@ int main(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL;
     const char *vocab = getenv("GPT2_VOCAB_DIR");
     if (!vocab || !*vocab) vocab = "data/gpt2";
-    int ntokens = 128;
+    int ntokens = 128, max_length = 0, tokens_given = 0, raw = 0;
     SamplerConfig sc = {.temperature = 0.8f, .top_k = 40, .top_p = 1.0f};
     long seed = 1337;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        if (!strcmp(a, "--raw")) { raw = 1; continue; }
         int takes_value = strcmp(a, "--model") == 0 || !strcmp(a, "--vocab") || !strcmp(a, "--prompt") ||
-                          !strcmp(a, "--prompt-file") || !strcmp(a, "--tokens") || !strcmp(a, "--temperature") ||
-                          !strcmp(a, "--top-k") || !strcmp(a, "--top-p") || !strcmp(a, "--seed");
+                          !strcmp(a, "--prompt-file") || !strcmp(a, "--tokens") || !strcmp(a, "--max-length") ||
+                          !strcmp(a, "--temperature") || !strcmp(a, "--top-k") || !strcmp(a, "--top-p") ||
+                          !strcmp(a, "--seed");
         if (!takes_value) die_usage("unknown option '%s' (see --help)", a);
         if (!v) die_usage("%s needs a value", a);
         i++;
@@ -71,7 +94,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--vocab")) vocab = v;
         else if (!strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--prompt-file")) prompt_file = v;
-        else if (!strcmp(a, "--tokens")) ntokens = (int)parse_long(v, a, 1, 1000000);
+        else if (!strcmp(a, "--tokens")) ntokens = (int)parse_long(v, a, 1, 1000000), tokens_given = 1;
+        else if (!strcmp(a, "--max-length")) max_length = (int)parse_long(v, a, 1, 1000000);
         else if (!strcmp(a, "--temperature")) sc.temperature = (float)parse_double(v, a, 0.0, 100.0);
         else if (!strcmp(a, "--top-k")) sc.top_k = (int)parse_long(v, a, 0, 1000000);
         else if (!strcmp(a, "--top-p")) sc.top_p = (float)parse_double(v, a, 1e-6, 1.0);
@@ -79,6 +103,7 @@ int main(int argc, char **argv) {
     }
     if (!model_path) die_usage("--model CKPT is required (see --help)");
     if (!prompt == !prompt_file) die_usage("give exactly one of --prompt TEXT and --prompt-file FILE");
+    if (tokens_given && max_length) die_usage("give --tokens N (new tokens) or --max-length N (prompt included), not both");
 
     size_t plen;
     char *text = prompt_file ? read_whole_file(prompt_file, &plen) : NULL;
@@ -94,19 +119,25 @@ int main(int argc, char **argv) {
     TokenIds ids = {0};
     if (plen == 0) token_ids_push(&ids, tokenizer_eot_id(tok));
     else tokenizer_encode(tok, (const uint8_t *)prompt_bytes, plen, 0, &ids);
+    if (max_length) {
+        if ((size_t)max_length <= ids.len)
+            die("--max-length %d leaves no room for new tokens: the prompt is %zu tokens", max_length, ids.len);
+        if (max_length > model.config.maxT)
+            die("%s: --max-length %d exceeds the model's context of %d", model_path, max_length, model.config.maxT);
+        ntokens = max_length - (int)ids.len;
+    }
     if (ids.len + (size_t)ntokens > (size_t)model.config.maxT)
         die("%s: the prompt (%zu tokens) plus --tokens %d exceed the model's context of %d", model_path, ids.len,
             ntokens, model.config.maxT);
 
-    fwrite(prompt_bytes, 1, plen, stdout);
-    fflush(stdout);
+    StreamSink sink = {.tok = tok, .out = {.replace = !raw}};
+    print_bytes(&sink, (const uint8_t *)prompt_bytes, plen);
     Rng rng;
     rng_seed(&rng, (uint64_t)seed);
-    StreamSink sink = {.tok = tok};
     double t0 = now_seconds();
     int made = gpt2_generate(&model, ids.ids, (int)ids.len, ntokens, &sc, &rng, print_token, &sink);
     double dt = now_seconds() - t0;
-    uint8_t tail[3];
+    uint8_t tail[UTF8_STREAM_ROOM(0)];
     fwrite(tail, 1, utf8_stream_flush(&sink.out, tail), stdout);
     printf("\n");
     fprintf(stderr, "generate: %zu prompt tokens, %d new tokens in %.2f s (%.1f ms per token)\n", ids.len, made, dt,
