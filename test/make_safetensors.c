@@ -1,9 +1,12 @@
 /*
- * make_safetensors: the test helper of test/test_import_hf.sh.
+ * make_safetensors: the test helper of test/test_import_hf.sh and test/test_hf.sh.
  *
- *   make_safetensors write OUT.safetensors [--dtype f32|f16|bf16|mixed] [--prefix]
- *                    [--lm-head] [--f16-specials] [--fault NAME]
+ *   make_safetensors write OUT [--dtype f32|f16|bf16|mixed] [--prefix]
+ *                    [--lm-head] [--f16-specials] [--fault NAME] [--shards N]
+ *   make_safetensors from-checkpoint CKPT OUT [--dtype f32|f16|bf16] [--prefix] [--shards N]
  *   make_safetensors check MODEL.bin [--f16-specials]
+ *   make_safetensors check-rounded ORIG.bin IMPORTED.bin f32|f16|bf16
+ *   make_safetensors check-hf EXPORTED.safetensors ORIG.bin f32|f16|bf16
  *   make_safetensors forward A.bin B.bin
  *
  * write: hand-assembles a tiny GPT-2 in Hugging Face's layout (C=8, L=2, V=50,
@@ -11,19 +14,31 @@
  * printed with snprintf, the data written as little-endian F32/F16/BF16.
  * Element e of tensor number t holds value(t, e), a multiple of 1/256 below
  * 0.5 in magnitude, exact in all three dtypes. --fault NAME breaks the file
- * in one way (see FAULTS below) for the error tests.
+ * in one way (see FAULTS below) for the error tests. With --shards N, OUT is
+ * a model.safetensors.index.json and the tensors are split over N shard files
+ * beside it (the INDEX_FAULTS break the index).
+ *
+ * from-checkpoint: the same layout with a gpt2c checkpoint's weights (any
+ * shape), rounded to F16/BF16 by round_to_dtype below: a held-out
+ * checkpoint made into a Hugging Face file without import_hf's code.
  *
  * check: loads an imported checkpoint and verifies every parameter against
  * value(t, e) through the layout gpt2c expects ((out, in) weights, padded wte
  * rows zero) and the config in its header. Prints nothing and exits 0 when all
  * is right; otherwise prints the first mismatch and exits 1.
+ * check-rounded: every parameter of IMPORTED is ORIG's rounded to the dtype.
+ * check-hf: an export_hf file holds exactly HF's GPT-2 tensors (unprefixed,
+ * (in, out) Conv1D weights, V rows of wte, no lm_head), back to back from
+ * offset 0, the data 8-byte aligned, each the checkpoint's rounded to dtype.
  *
  * forward: runs both checkpoints on the same tokens; exits 0 if the logits are
  * finite and identical.
  *
- * This is deliberately a second, separate path from tools/import_hf.c: it
- * encodes halves with frexp rather than decoding bit fields, and walks the
- * gpt2c layout rather than the HF one.
+ * This is deliberately a second, separate path from safetensors.c and
+ * hf_gpt2.c: it encodes halves with frexp rather than bit fields, rounds with
+ * double arithmetic rather than integer carries, and maps between the layouts
+ * with its own table. (check-hf parses the file with safetensors.c's reader,
+ * which the write tests check against this program's writer.)
  */
 #include <math.h>
 #include <stdarg.h>
@@ -34,8 +49,13 @@
 
 #include "../common.h"
 #include "../gpt2.h"
+#include "../safetensors.h"
 
-enum { C = 8, L = 2, V = 50, VP = 128, MAXT = 16, NH = 2 };
+/* The shape written: the tiny synthetic model's, or a checkpoint's. */
+static int C = 8, L = 2, V = 50, MAXT = 16;
+enum { SYNTHETIC_VP = 128, SYNTHETIC_NH = 2 };
+/* from-checkpoint: the model whose weights are written instead of value() */
+static const GPT2 *source = NULL;
 
 /* The value of element e (in HF layout) of tensor t: k/256 with |k| <= 125, so
  * 7 significant bits: exact in F16 (11) and BF16 (8). Distinct tensors and
@@ -57,7 +77,7 @@ static const struct {
     {"ln_2.weight", 1, 0},        {"ln_2.bias", 1, 0},          {"mlp.c_fc.weight", 1, 4},
     {"mlp.c_fc.bias", 4, 0},      {"mlp.c_proj.weight", 4, 1},  {"mlp.c_proj.bias", 1, 0},
 };
-enum { NUM_WEIGHTS = 2 + 12 * L + 2 }; /* wte, wpe, the blocks, ln_f */
+static int num_weights(void) { return 2 + 12 * L + 2; } /* wte, wpe, the blocks, ln_f */
 
 typedef struct {
     char name[80];
@@ -124,22 +144,69 @@ static int find_spec(Spec *s, int n, const char *suffix) {
     exit(2);
 }
 
-/* ---- encoding values ---- */
+/* ---- where each HF element lives in gpt2c's layout ---- */
 
-/* float -> IEEE half for values that are exactly halves (normal or zero),
- * through frexp: v = f * 2^x with f in [0.5, 1). */
+/* A pointer to HF element e of canonical tensor t inside gpt2c's parameters:
+ * vectors and wte/wpe are stored alike; a Conv1D weight's HF element (i, o)
+ * of (in, out) is gpt2c's element (o, i) of (out, in). */
+static float *gpt2c_element(const ParameterTensors *p, int t, size_t e) {
+    if (t == 0) return p->wte + e;
+    if (t == 1) return p->wpe + e;
+    if (t == 2 + 12 * L) return p->lnfw + e;
+    if (t == 3 + 12 * L) return p->lnfb + e;
+    int l = (t - 2) / 12, k = (t - 2) % 12;
+    float *const bases[12] = {p->ln1w, p->ln1b, p->qkvw, p->qkvb, p->attprojw, p->attprojb,
+                              p->ln2w, p->ln2b, p->fcw,  p->fcb,  p->fcprojw,  p->fcprojb};
+    size_t rows = (size_t)BLOCK[k].rows * C, cols = BLOCK[k].cols ? (size_t)BLOCK[k].cols * C : 1;
+    float *base = bases[k] + (size_t)l * rows * cols;
+    if (!BLOCK[k].cols) return base + e;
+    return base + (e % cols) * rows + e / cols;
+}
+
+/* What element e of canonical tensor t holds in the file being written. */
+static float spec_value(int t, size_t e) { return source ? *gpt2c_element(&source->params, t, e) : value(t, e); }
+
+/* ---- rounding and encoding values ---- */
+
+/*
+ * v rounded to the nearest value with `mant` fractional mantissa bits and
+ * smallest normal exponent `emin` (F16: 10, -14; BF16: 7, -126), ties to
+ * even, overflowing to infinity at `max_exp`: the spacing of representable
+ * values around |v| is 2^(exponent - mant), and nearbyint in the default
+ * rounding mode rounds the quotient to the nearest integer, ties to even.
+ */
+static float round_to_format(float v, int mant, int emin, int max_exp) {
+    if (isnan(v) || isinf(v) || v == 0.0f) return v;
+    int e;
+    frexp(fabs((double)v), &e); /* |v| in [2^(e-1), 2^e) */
+    int exponent = e - 1 < emin ? emin : e - 1;
+    double spacing = ldexp(1.0, exponent - mant);
+    double r = nearbyint(fabs((double)v) / spacing) * spacing;
+    if (r >= ldexp(1.0, max_exp + 1)) r = INFINITY;
+    return (float)copysign(r, (double)v);
+}
+
+static float round_to_dtype(const char *dtype, float v) {
+    if (!strcmp(dtype, "F16")) return round_to_format(v, 10, -14, 15);
+    if (!strcmp(dtype, "BF16")) return round_to_format(v, 7, -126, 127);
+    return v;
+}
+
+/* float -> IEEE half for values that are exactly halves, through frexp:
+ * v = f * 2^x with f in [0.5, 1); subnormals are multiples of 2^-24. */
 static uint16_t float_to_half_exact(float v) {
     uint16_t sign = signbit(v) ? 0x8000 : 0;
     if (v == 0.0f) return sign;
+    if (isinf(v)) return sign | 0x7C00;
     int x;
     double f = frexp(fabs((double)v), &x); /* |v| = (2f) * 2^(x-1), 2f in [1, 2) */
     int exponent = x - 1 + 15;
-    double mant = (2.0 * f - 1.0) * 1024.0;
-    if (exponent < 1 || exponent > 30 || mant != floor(mant)) {
-        fprintf(stderr, "make_safetensors: %g is not an exact normal half\n", v);
+    double mant = exponent >= 1 ? (2.0 * f - 1.0) * 1024.0 : fabs((double)v) * 0x1p24;
+    if (exponent > 30 || mant != floor(mant) || mant >= 1024) {
+        fprintf(stderr, "make_safetensors: %g is not an exact half\n", v);
         exit(2);
     }
-    return (uint16_t)(sign | exponent << 10 | (int)mant);
+    return (uint16_t)(sign | (exponent >= 1 ? exponent << 10 : 0) | (int)mant);
 }
 
 static uint32_t float_bits(float v) {
@@ -161,7 +228,9 @@ static int dtype_bytes(const char *d) {
     return 1; /* BOOL, U8 */
 }
 
+/* v, rounded to the dtype first (a no-op for value()'s exact values). */
 static void write_element(FILE *f, const char *dtype, float v, const char *path) {
+    v = round_to_dtype(dtype, v);
     if (!strcmp(dtype, "F32")) put_le(f, float_bits(v), 4, path);
     else if (!strcmp(dtype, "F16")) put_le(f, float_to_half_exact(v), 2, path);
     else if (!strcmp(dtype, "BF16")) {
@@ -180,7 +249,7 @@ static void write_data(FILE *f, const Spec *s, const char *path) {
         if (s->values == VALUES_SPECIALS && e < NUM_SPECIALS) put_le(f, SPECIALS[e].bits, 2, path);
         else if (s->values == VALUES_SPECIALS) write_element(f, s->dtype, value(1, e), path);
         else if (s->values == VALUES_ZERO) write_element(f, s->dtype, 0.0f, path);
-        else write_element(f, s->dtype, value(s->values, e), path);
+        else write_element(f, s->dtype, spec_value(s->values, e), path);
     }
 }
 
@@ -237,9 +306,10 @@ static void replace_first(char *buf, size_t cap, const char *from, const char *t
  *   json-newline-name (a \n escape in a tensor name)                   bad JSON
  *   lm-head-differs  an lm_head.weight unlike wte
  */
-static void write_file(const char *path, const char *dtype_mode, int prefix, int lm_head, int specials,
-                       const char *fault) {
-    Spec s[NUM_WEIGHTS + 2 * L + 4];
+
+/* The tensors of the file: the canonical weights, the mask buffers HF keeps,
+ * maybe an lm_head, then the faults that change the list. Returns the count. */
+static int file_specs(Spec *s, const char *dtype_mode, int prefix, int lm_head, int specials, const char *fault) {
     int n = canonical_specs(s, prefix ? "transformer." : "");
     static const char *const cycle[3] = {"F32", "F16", "BF16"};
     for (int t = 0; t < n; t++) {
@@ -257,8 +327,8 @@ static void write_file(const char *path, const char *dtype_mode, int prefix, int
         b->dtype = "BOOL";
         b->ndim = 4;
         b->shape[0] = b->shape[1] = 1;
-        b->shape[2] = b->shape[3] = MAXT;
-        b->numel = MAXT * MAXT;
+        b->shape[2] = b->shape[3] = (size_t)MAXT;
+        b->numel = (size_t)MAXT * MAXT;
         b->values = VALUES_ZERO;
         Spec *m = &s[n++];
         snprintf(m->name, sizeof m->name, "%sh.%d.attn.masked_bias", prefix ? "transformer." : "", l);
@@ -270,11 +340,9 @@ static void write_file(const char *path, const char *dtype_mode, int prefix, int
         Spec *h = &s[n++];
         snprintf(h->name, sizeof h->name, "lm_head.weight");
         h->dtype = s[0].dtype;
-        set_shape(h, 2, V, C);
+        set_shape(h, 2, (size_t)V, (size_t)C);
         h->values = strcmp(fault, "lm-head-differs") ? 0 : 5;
     }
-
-    /* faults that change the tensor list */
     if (!strcmp(fault, "dtype-i64")) s[find_spec(s, n, "h.0.ln_1.weight")].dtype = "I64";
     if (!strcmp(fault, "dtype-f64")) s[find_spec(s, n, "h.1.mlp.c_fc.bias")].dtype = "F64";
     if (!strcmp(fault, "missing")) {
@@ -293,9 +361,14 @@ static void write_file(const char *path, const char *dtype_mode, int prefix, int
         n++;
     }
     if (!strcmp(fault, "duplicate")) s[find_spec(s, n, "h.0.ln_2.bias")] = s[find_spec(s, n, "h.0.ln_2.weight")];
-    if (!strcmp(fault, "wrong-shape")) set_shape(&s[find_spec(s, n, "h.0.attn.c_attn.weight")], 2, 3 * C, C);
-    if (!strcmp(fault, "wrong-shape-ln")) set_shape(&s[find_spec(s, n, "h.1.ln_2.weight")], 1, C + 1, 0);
+    if (!strcmp(fault, "wrong-shape")) set_shape(&s[find_spec(s, n, "h.0.attn.c_attn.weight")], 2, 3 * (size_t)C, (size_t)C);
+    if (!strcmp(fault, "wrong-shape-ln")) set_shape(&s[find_spec(s, n, "h.1.ln_2.weight")], 1, (size_t)C + 1, 0);
+    return n;
+}
 
+/* One safetensors file holding s[0..n), laid out, broken by `fault` (the
+ * ones that touch offsets or the header text) and written. */
+static void write_safetensors(const char *path, Spec *s, int n, const char *fault) {
     /* the data section, in reverse canonical order (unlike gpt2c's order) */
     size_t at = 0;
     for (int i = n - 1; i >= 0; i--) {
@@ -323,16 +396,17 @@ static void write_file(const char *path, const char *dtype_mode, int prefix, int
     }
     if (!strcmp(fault, "size-mismatch")) s[find_spec(s, n, "h.1.attn.c_proj.weight")].end -= 4;
 
-    static char json[1 << 16];
-    header_json(json, sizeof json, s, n);
-    if (!strcmp(fault, "json-colon")) replace_first(json, sizeof json, "\"dtype\":", "\"dtype\";");
-    if (!strcmp(fault, "json-float")) replace_first(json, sizeof json, "\"shape\":[", "\"shape\":[1.5,");
-    if (!strcmp(fault, "json-negative")) replace_first(json, sizeof json, "\"data_offsets\":[", "\"data_offsets\":[-");
-    if (!strcmp(fault, "json-trailing-comma")) replace_first(json, sizeof json, "]}}", "],}}");
-    if (!strcmp(fault, "json-junk")) append(json, sizeof json, " x");
-    if (!strcmp(fault, "json-metadata-number")) replace_first(json, sizeof json, "\"pt\"", "1");
-    if (!strcmp(fault, "json-unknown-key")) replace_first(json, sizeof json, "\"dtype\":", "\"kind\":\"x\",\"dtype\":");
-    if (!strcmp(fault, "json-newline-name")) replace_first(json, sizeof json, "\"wte.weight\"", "\"wte\\nweight\"");
+    size_t cap = 1024 + (size_t)n * 256;
+    char *json = xcalloc(cap, 1, "header");
+    header_json(json, cap, s, n);
+    if (!strcmp(fault, "json-colon")) replace_first(json, cap, "\"dtype\":", "\"dtype\";");
+    if (!strcmp(fault, "json-float")) replace_first(json, cap, "\"shape\":[", "\"shape\":[1.5,");
+    if (!strcmp(fault, "json-negative")) replace_first(json, cap, "\"data_offsets\":[", "\"data_offsets\":[-");
+    if (!strcmp(fault, "json-trailing-comma")) replace_first(json, cap, "]}}", "],}}");
+    if (!strcmp(fault, "json-junk")) append(json, cap, " x");
+    if (!strcmp(fault, "json-metadata-number")) replace_first(json, cap, "\"pt\"", "1");
+    if (!strcmp(fault, "json-unknown-key")) replace_first(json, cap, "\"dtype\":", "\"kind\":\"x\",\"dtype\":");
+    if (!strcmp(fault, "json-newline-name")) replace_first(json, cap, "\"wte.weight\"", "\"wte\\nweight\"");
     if (!strcmp(fault, "json-unterminated")) json[strlen(json) / 2] = '\0';
     size_t header_len = strlen(json);
     if (!strcmp(fault, "json-nul")) json[header_len - 1] = '\0'; /* the closing brace becomes a NUL byte */
@@ -347,6 +421,57 @@ static void write_file(const char *path, const char *dtype_mode, int prefix, int
     xfwrite(json, 1, header_len, f, path);
     for (int i = n - 1; i >= 0; i--) write_data(f, &s[i], path);
     xfclose(f, path);
+    free(json);
+}
+
+/*
+ * The sharded layout: OUT is model.safetensors.index.json; shard k of N is
+ * model-0000k-of-0000N.safetensors beside it, holding a contiguous slice of
+ * the tensors. The index's metadata holds values of every JSON kind, which
+ * the reader must pass over.
+ * INDEX_FAULTS:
+ *   index-missing    the weight_map puts h.0.ln_1.weight in the wrong shard
+ *   index-unlisted   the weight_map leaves ln_f.bias out
+ *   index-path       a shard named "../model-00001-of-00002.safetensors"
+ */
+static void write_sharded(const char *index_path, Spec *s, int n, int shards, const char *fault) {
+    char folder[1024];
+    snprintf(folder, sizeof folder, "%s", index_path);
+    char *slash = strrchr(folder, '/');
+    if (slash) *slash = '\0';
+    else snprintf(folder, sizeof folder, ".");
+    int *shard_of = xmalloc((size_t)n * sizeof(int), "shards");
+    for (int k = 0; k < shards; k++) {
+        int from = n * k / shards, to = n * (k + 1) / shards;
+        for (int i = from; i < to; i++) shard_of[i] = k;
+        char path[1100];
+        snprintf(path, sizeof path, "%s/model-%05d-of-%05d.safetensors", folder, k + 1, shards);
+        write_safetensors(path, s + from, to - from, "");
+    }
+    FILE *f = xfopen(index_path, "wb");
+    fprintf(f, "{\n  \"metadata\": {\"total_size\": 12345, \"odd\": [-1.5e3, true, false, null, {\"x\": []}]},\n"
+               "  \"weight_map\": {");
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(fault, "index-unlisted") && strstr(s[i].name, "ln_f.bias")) continue;
+        int k = shard_of[i];
+        if (!strcmp(fault, "index-missing") && strstr(s[i].name, "h.0.ln_1.weight")) k = (k + 1) % shards;
+        fprintf(f, "%s\n    \"%s\": \"%smodel-%05d-of-%05d.safetensors\"", i ? "," : "", s[i].name,
+                !strcmp(fault, "index-path") && k == 0 ? "../" : "", k + 1, shards);
+    }
+    fprintf(f, "\n  }\n}\n");
+    xfclose(f, index_path);
+    free(shard_of);
+}
+
+static Spec *alloc_specs(void) { return xcalloc((size_t)num_weights() + 2 * (size_t)L + 4, sizeof(Spec), "specs"); }
+
+static void write_file(const char *path, const char *dtype_mode, int prefix, int lm_head, int specials,
+                       const char *fault, int shards) {
+    Spec *s = alloc_specs();
+    int n = file_specs(s, dtype_mode, prefix, lm_head, specials, fault);
+    if (shards > 1) write_sharded(path, s, n, shards, fault);
+    else write_safetensors(path, s, n, fault);
+    free(s);
 }
 
 /* ---- check: the imported checkpoint against value(), in gpt2c's layout ---- */
@@ -361,47 +486,93 @@ static void expect(const char *what, size_t i, float got, float want) {
     }
 }
 
-/* dst holds tensor t: copied if 1-D or straight, transposed from (in, out) if conv1d. */
-static void expect_tensor(const char *what, const float *dst, int t, size_t rows, size_t cols, int conv1d) {
-    if (!conv1d) {
-        for (size_t e = 0; e < rows * cols; e++) expect(what, e, dst[e], value(t, e));
-        return;
-    }
-    /* HF (in=rows, out=cols); gpt2c row o, column i is HF element (i, o) */
-    for (size_t o = 0; o < cols; o++)
-        for (size_t i = 0; i < rows; i++) expect(what, o * rows + i, dst[o * rows + i], value(t, i * cols + o));
-}
-
 static int check_model(const char *path, int specials) {
     GPT2 m;
     gpt2_load(&m, path);
     GPT2Config c = m.config;
-    if (c.maxT != MAXT || c.V != V || c.Vp != VP || c.L != L || c.NH != NH || c.C != C) {
+    if (c.maxT != MAXT || c.V != V || c.Vp != SYNTHETIC_VP || c.L != L || c.NH != SYNTHETIC_NH || c.C != C) {
         printf("config maxT=%d V=%d Vp=%d L=%d NH=%d C=%d, expected %d %d %d %d %d %d\n", c.maxT, c.V, c.Vp, c.L, c.NH,
-               c.C, MAXT, V, VP, L, NH, C);
+               c.C, MAXT, V, SYNTHETIC_VP, L, SYNTHETIC_NH, C);
         return 1;
     }
-    const ParameterTensors *p = &m.params;
-    expect_tensor("wte", p->wte, 0, V, C, 0);
-    for (size_t e = (size_t)V * C; e < (size_t)VP * C; e++) expect("wte padding", e, p->wte[e], 0.0f);
-    if (specials) {
-        for (size_t e = 0; e < MAXT * C; e++)
-            expect("wpe (f16 specials)", e, p->wpe[e], e < NUM_SPECIALS ? SPECIALS[e].value : value(1, e));
-    } else {
-        expect_tensor("wpe", p->wpe, 1, MAXT, C, 0);
-    }
-    /* the gpt2c destination of each BLOCK entry, in BLOCK's order */
-    float *const bases[12] = {p->ln1w, p->ln1b, p->qkvw, p->qkvb, p->attprojw, p->attprojb,
-                              p->ln2w, p->ln2b, p->fcw,  p->fcb,  p->fcprojw,  p->fcprojb};
-    for (int l = 0; l < L; l++)
-        for (int k = 0; k < 12; k++) {
-            size_t rows = (size_t)BLOCK[k].rows * C, cols = BLOCK[k].cols ? (size_t)BLOCK[k].cols * C : 1;
-            char what[64];
-            snprintf(what, sizeof what, "h.%d.%s", l, BLOCK[k].name);
-            expect_tensor(what, bases[k] + (size_t)l * rows * cols, 2 + 12 * l + k, rows, cols, BLOCK[k].cols != 0);
+    Spec *s = alloc_specs();
+    int n = canonical_specs(s, "");
+    for (int t = 0; t < n; t++)
+        for (size_t e = 0; e < s[t].numel; e++) {
+            float want = specials && t == 1 && e < NUM_SPECIALS ? SPECIALS[e].value : value(t, e);
+            expect(s[t].name, e, *gpt2c_element(&m.params, t, e), want);
         }
-    expect_tensor("lnfw", p->lnfw, 2 + 12 * L, C, 1, 0);
-    expect_tensor("lnfb", p->lnfb, 3 + 12 * L, C, 1, 0);
+    for (size_t e = (size_t)V * C; e < (size_t)SYNTHETIC_VP * C; e++) expect("wte padding", e, m.params.wte[e], 0.0f);
+    free(s);
+    gpt2_free(&m);
+    return failed;
+}
+
+/* ---- a checkpoint's weights through another dtype ---- */
+
+static const char *dtype_name(const char *arg) {
+    if (!strcmp(arg, "f32")) return "F32";
+    if (!strcmp(arg, "f16")) return "F16";
+    if (!strcmp(arg, "bf16")) return "BF16";
+    die_usage("make_safetensors: dtype '%s' is not f32, f16 or bf16", arg);
+}
+
+/* Every parameter of IMPORTED is ORIG's rounded to dtype (padding included). */
+static int check_rounded(const char *orig_path, const char *imported_path, const char *dtype) {
+    GPT2 a, b;
+    gpt2_load(&a, orig_path);
+    gpt2_load(&b, imported_path);
+    if (memcmp(&a.config, &b.config, sizeof a.config) != 0) {
+        printf("the configs differ\n");
+        return 1;
+    }
+    for (size_t i = 0; i < a.num_parameters; i++)
+        expect("parameter", i, b.params_memory[i], round_to_dtype(dtype, a.params_memory[i]));
+    gpt2_free(&a);
+    gpt2_free(&b);
+    return failed;
+}
+
+/* An exported file: exactly the canonical tensors, unprefixed, in the
+ * dtype, shaped as HF's GPT-2, back to back from offset 0 to the end of the
+ * data, which starts 8-byte aligned; each element the checkpoint's. */
+static int check_hf(const char *st_path, const char *orig_path, const char *dtype) {
+    GPT2 m;
+    gpt2_load(&m, orig_path);
+    C = m.config.C, L = m.config.L, V = m.config.V, MAXT = m.config.maxT;
+    source = &m;
+    SafeTensors st;
+    safetensors_open(&st, st_path);
+    Spec *s = alloc_specs();
+    int n = canonical_specs(s, "");
+    if (st.count != n) printf("%d tensors, expected %d\n", st.count, n), failed = 1;
+    if (st.data_start % 8) printf("the data starts at byte %llu, not a multiple of 8\n", (unsigned long long)st.data_start), failed = 1;
+    uint64_t at = 0;
+    SafetensorsScratch scratch = {0};
+    for (int t = 0; t < n && !failed; t++) {
+        const SafeTensor *x = safetensors_find(&st, s[t].name);
+        if (!x) {
+            printf("no tensor %s\n", s[t].name);
+            failed = 1;
+            break;
+        }
+        int shape_ok = x->ndim == s[t].ndim && x->shape[0] == s[t].shape[0] && (x->ndim == 1 || x->shape[1] == s[t].shape[1]);
+        if (!shape_ok || strcmp(SAFETENSORS_DTYPE_NAMES[x->dtype], dtype) || x->begin != at) {
+            printf("%s: shape %s, dtype %s, offset %llu; expected (%zu, %zu), %s, %llu\n", s[t].name,
+                   safetensors_shape_string(x->shape, x->ndim), SAFETENSORS_DTYPE_NAMES[x->dtype],
+                   (unsigned long long)x->begin, s[t].shape[0], s[t].shape[1], dtype, (unsigned long long)at);
+            failed = 1;
+            break;
+        }
+        at = x->end;
+        const float *v = safetensors_read_floats(&st, x, &scratch);
+        for (size_t e = 0; e < x->numel; e++) expect(s[t].name, e, v[e], round_to_dtype(dtype, spec_value(t, e)));
+    }
+    if (!failed && at != st.data_size) printf("the tensors end at %llu, the data at %llu\n", (unsigned long long)at,
+                                              (unsigned long long)st.data_size), failed = 1;
+    safetensors_scratch_free(&scratch);
+    safetensors_close(&st);
+    free(s);
     gpt2_free(&m);
     return failed;
 }
@@ -432,21 +603,33 @@ static int compare_forward(const char *a_path, const char *b_path) {
 }
 
 int main(int argc, char **argv) {
-    if (argc >= 3 && !strcmp(argv[1], "write")) {
+    int writing = argc >= 3 && !strcmp(argv[1], "write"), converting = argc >= 4 && !strcmp(argv[1], "from-checkpoint");
+    if (writing || converting) {
         const char *dtype = "f32", *fault = "";
-        int prefix = 0, lm_head = 0, specials = 0;
-        for (int i = 3; i < argc; i++) {
+        int prefix = 0, lm_head = 0, specials = 0, shards = 1;
+        GPT2 m;
+        if (converting) {
+            gpt2_load(&m, argv[2]);
+            C = m.config.C, L = m.config.L, V = m.config.V, MAXT = m.config.maxT;
+            source = &m;
+        }
+        for (int i = converting ? 4 : 3; i < argc; i++) {
             if (!strcmp(argv[i], "--dtype") && i + 1 < argc) dtype = argv[++i];
-            else if (!strcmp(argv[i], "--fault") && i + 1 < argc) fault = argv[++i];
+            else if (!strcmp(argv[i], "--fault") && i + 1 < argc && writing) fault = argv[++i];
+            else if (!strcmp(argv[i], "--shards") && i + 1 < argc) shards = (int)parse_long(argv[++i], "--shards", 1, 99);
             else if (!strcmp(argv[i], "--prefix")) prefix = 1;
-            else if (!strcmp(argv[i], "--lm-head")) lm_head = 1;
-            else if (!strcmp(argv[i], "--f16-specials")) specials = 1;
+            else if (!strcmp(argv[i], "--lm-head") && writing) lm_head = 1;
+            else if (!strcmp(argv[i], "--f16-specials") && writing) specials = 1;
             else die_usage("make_safetensors: unknown argument %s", argv[i]);
         }
-        write_file(argv[2], dtype, prefix, lm_head, specials, fault);
+        write_file(argv[converting ? 3 : 2], dtype, prefix, lm_head, specials, fault, shards);
+        if (converting) gpt2_free(&m);
         return 0;
     }
     if (argc >= 3 && !strcmp(argv[1], "check")) return check_model(argv[2], argc > 3 && !strcmp(argv[3], "--f16-specials"));
+    if (argc == 5 && !strcmp(argv[1], "check-rounded")) return check_rounded(argv[2], argv[3], dtype_name(argv[4]));
+    if (argc == 5 && !strcmp(argv[1], "check-hf")) return check_hf(argv[2], argv[3], dtype_name(argv[4]));
     if (argc == 4 && !strcmp(argv[1], "forward")) return compare_forward(argv[2], argv[3]);
-    die_usage("usage: make_safetensors write OUT [options] | check MODEL [--f16-specials] | forward A B");
+    die_usage("usage: make_safetensors write OUT [options] | from-checkpoint CKPT OUT [options] | check MODEL "
+              "[--f16-specials] | check-rounded ORIG IMPORTED DTYPE | check-hf FILE ORIG DTYPE | forward A B");
 }
