@@ -50,6 +50,7 @@
 #include "../common.h"
 #include "../gpt2.h"
 #include "../safetensors.h"
+#include "rounding.h"
 
 /* The shape written: the tiny synthetic model's, or a checkpoint's. */
 static int C = 8, L = 2, V = 50, MAXT = 16;
@@ -168,27 +169,9 @@ static float spec_value(int t, size_t e) { return source ? *gpt2c_element(&sourc
 
 /* ---- rounding and encoding values ---- */
 
-/*
- * v rounded to the nearest value with `mant` fractional mantissa bits and
- * smallest normal exponent `emin` (F16: 10, -14; BF16: 7, -126), ties to
- * even, overflowing to infinity at `max_exp`: the spacing of representable
- * values around |v| is 2^(exponent - mant), and nearbyint in the default
- * rounding mode rounds the quotient to the nearest integer, ties to even.
- */
-static float round_to_format(float v, int mant, int emin, int max_exp) {
-    if (isnan(v) || isinf(v) || v == 0.0f) return v;
-    int e;
-    frexp(fabs((double)v), &e); /* |v| in [2^(e-1), 2^e) */
-    int exponent = e - 1 < emin ? emin : e - 1;
-    double spacing = ldexp(1.0, exponent - mant);
-    double r = nearbyint(fabs((double)v) / spacing) * spacing;
-    if (r >= ldexp(1.0, max_exp + 1)) r = INFINITY;
-    return (float)copysign(r, (double)v);
-}
-
 static float round_to_dtype(const char *dtype, float v) {
-    if (!strcmp(dtype, "F16")) return round_to_format(v, 10, -14, 15);
-    if (!strcmp(dtype, "BF16")) return round_to_format(v, 7, -126, 127);
+    if (!strcmp(dtype, "F16")) return round_to_half(v);
+    if (!strcmp(dtype, "BF16")) return round_to_bf16(v);
     return v;
 }
 
