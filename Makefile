@@ -46,7 +46,8 @@ LIB_SRC  = common.c gpt2.c json.c tokenizer.c safetensors.c hf_gpt2.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BIN)/export_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
-           $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors
+           $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors \
+           $(BUILD)/test_generate
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
            test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh
 # Helper programs the shell tests call (not tests themselves).
