@@ -3,6 +3,7 @@
  *
  *   make_safetensors write OUT [--dtype f32|f16|bf16|mixed] [--prefix]
  *                    [--lm-head] [--f16-specials] [--fault NAME] [--shards N]
+ *                    [--shape C,L,V,MAXT]
  *   make_safetensors from-checkpoint CKPT OUT [--dtype f32|f16|bf16] [--prefix] [--shards N]
  *   make_safetensors check MODEL.bin [--f16-specials]
  *   make_safetensors check-rounded ORIG.bin IMPORTED.bin f32|f16|bf16
@@ -16,7 +17,8 @@
  * 0.5 in magnitude, exact in all three dtypes. --fault NAME breaks the file
  * in one way (see FAULTS below) for the error tests. With --shards N, OUT is
  * a model.safetensors.index.json and the tensors are split over N shard files
- * beside it (the INDEX_FAULTS break the index).
+ * beside it (the INDEX_FAULTS break the index). --shape writes the same
+ * pattern at another shape (then `check` does not apply).
  *
  * from-checkpoint: the same layout with a gpt2c checkpoint's weights (any
  * shape), rounded to F16/BF16 by round_to_dtype below: a held-out
@@ -600,7 +602,10 @@ int main(int argc, char **argv) {
             if (!strcmp(argv[i], "--dtype") && i + 1 < argc) dtype = argv[++i];
             else if (!strcmp(argv[i], "--fault") && i + 1 < argc && writing) fault = argv[++i];
             else if (!strcmp(argv[i], "--shards") && i + 1 < argc) shards = (int)parse_long(argv[++i], "--shards", 1, 99);
-            else if (!strcmp(argv[i], "--prefix")) prefix = 1;
+            else if (!strcmp(argv[i], "--shape") && i + 1 < argc && writing) {
+                if (sscanf(argv[++i], "%d,%d,%d,%d", &C, &L, &V, &MAXT) != 4 || C < 1 || L < 1 || V < 1 || MAXT < 1)
+                    die_usage("make_safetensors: --shape C,L,V,MAXT");
+            } else if (!strcmp(argv[i], "--prefix")) prefix = 1;
             else if (!strcmp(argv[i], "--lm-head") && writing) lm_head = 1;
             else if (!strcmp(argv[i], "--f16-specials") && writing) specials = 1;
             else die_usage("make_safetensors: unknown argument %s", argv[i]);

@@ -6,11 +6,17 @@
 #   2. Tiny Shakespeare from the project's shared data folder ($SHARED/data), if present;
 #   3. Tiny Shakespeare downloaded, if the network allows;
 #   4. offline fallback: this repository's own sources and notes (it says so).
-# Knobs (environment): CORPUS, DEMO_STEPS, DEMO_OUT (default out/demo).
+# It ends with two samples: one from the corpus's own start, and one from the
+# source article's Chinese prompt, which the model has never seen: its bytes
+# that do not form characters print as U+FFFD, as Hugging Face's decode prints
+# them, so the terminal gets valid UTF-8.
+# Knobs (environment): CORPUS, DEMO_STEPS, DEMO_OUT (default out/demo), BIN
+# (where the programs are, default .).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
 out=${DEMO_OUT:-out/demo}
+BIN=${BIN:-.}
 steps=${DEMO_STEPS:-1200}
 prompt="ROMEO:"
 mkdir -p "$out"
@@ -31,11 +37,11 @@ else
 fi
 echo "demo: $(wc -c <"$corpus") bytes of text"
 
-./tokenize shard --val-fraction 0.05 --out "$out/data" "$corpus"
+"$BIN/tokenize" shard --val-fraction 0.05 --out "$out/data" "$corpus"
 rm -f "$out"/model_*.bin "$out"/state_*.bin "$out"/log.csv "$out"/loss.svg
 # A small GPT-2 (4 layers, 4 heads, 128 channels, GPT-2's 50257-token
 # vocabulary) trained from scratch; most of its compute is the logits layer.
-./train --train "$out/data_train.bin" --val "$out/data_val.bin" \
+"$BIN/train" --train "$out/data_train.bin" --val "$out/data_val.bin" \
     --layers 4 --heads 4 --channels 128 --context 128 -b 8 -t 64 \
     --steps "$steps" --warmup 50 --lr 3e-3 --lr-min 3e-4 --wd 0.1 \
     --eval-every 100 --eval-batches 16 --sample-every 0 --out "$out"
@@ -46,5 +52,9 @@ echo "demo: loss plot in $out/loss.svg"
 model=$(ls "$out"/model_*.bin | tail -1)
 echo "demo: a sample from $model:"
 echo "----"
-./generate --model "$model" --prompt "${DEMO_PROMPT:-$prompt}" --tokens 100 --temperature 0.8 --top-k 40 --seed 42
+"$BIN/generate" --model "$model" --prompt "${DEMO_PROMPT:-$prompt}" --tokens 100 --temperature 0.8 --top-k 40 --seed 42
+echo "----"
+echo "demo: and from the source article's prompt, in a language the model has not seen:"
+echo "----"
+"$BIN/generate" --model "$model" --prompt "作为科研工作者,我们该如何使用大语言模型" --tokens 40 --temperature 0.8 --top-k 40 --seed 42
 echo "----"
