@@ -131,7 +131,7 @@ static HfConfig read_config_json(const char *path) {
                 {"n_positions", &hc.n_positions}, {"vocab_size", &hc.vocab_size}};
     size_t len;
     uint8_t *text = (uint8_t *)read_whole_file(path, &len);
-    JsonReader r = {.path = path, .what = "JSON", .s = text, .len = len};
+    JsonReader r = {.path = path, .what = "config", .s = text, .len = len};
     if (json_open(&r, '{', '}')) do {
             size_t n;
             const char *key = json_string(&r, &n);
@@ -206,7 +206,7 @@ typedef struct {
 static MapEntry *read_index(const char *path, int *count) {
     size_t len;
     uint8_t *text = (uint8_t *)read_whole_file(path, &len);
-    JsonReader r = {.path = path, .what = "JSON", .s = text, .len = len};
+    JsonReader r = {.path = path, .what = "index", .s = text, .len = len};
     MapEntry *map = NULL;
     int n = 0, cap = 0, have_map = 0;
     if (json_open(&r, '{', '}')) do {

@@ -12,7 +12,8 @@
 source "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 HAVE_VOCAB=; [ -f "$VOCAB/encoder.json" ] && [ -f "$VOCAB/vocab.bpe" ] && HAVE_VOCAB=1
-T="$BIN/tokenize" TR="$BIN/train" G="$BIN/generate" IMP="$BIN/import_hf" TG="$BIN/test_gpt2" ST="$BUILD/make_safetensors"
+T="$BIN/tokenize" TR="$BIN/train" G="$BIN/generate" IMP="$BIN/import_hf" EXP="$BIN/export_hf" TG="$BIN/test_gpt2"
+ST="$BUILD/make_safetensors"
 OUT="$TMP/out"
 mkdir -p "$OUT" "$TMP/dir"
 export OMP_NUM_THREADS=1 # tiny models: threads only add start-up time
@@ -81,6 +82,34 @@ for f in $faults; do "$ST" write "$TMP/st_$f.safetensors" --dtype mixed --fault 
 head -c 3000 "$TMP/st_ok.safetensors" >"$TMP/st_truncated.safetensors"
 head -c 5 "$TMP/st_ok.safetensors" >"$TMP/st_tiny.safetensors"
 
+# ---- Hugging Face folders: st_ok.safetensors beside a config.json, one thing wrong in each
+# (hf_folder NAME n_head n_layer n_embd n_positions vocab_size [SED-SCRIPT for config.json])
+hf_folder() {
+    mkdir -p "$TMP/hf_$1"; cp "$TMP/st_ok.safetensors" "$TMP/hf_$1/model.safetensors"
+    printf '{"model_type": "gpt2", "n_head": %s, "n_layer": %s, "n_embd": %s, "n_positions": %s, "vocab_size": %s,
+ "activation_function": "gelu_new", "layer_norm_epsilon": 1e-05, "n_inner": null, "scale_attn_weights": true}\n' \
+        "$2" "$3" "$4" "$5" "$6" >"$TMP/hf_$1/config.json"
+    [ -z "${7:-}" ] || sed -i "$7" "$TMP/hf_$1/config.json"
+}
+hf_folder embd 2 2 16 16 50
+hf_folder vocab 2 2 8 16 51
+hf_folder positions 2 2 8 32 50
+hf_folder layers 2 3 8 16 50
+hf_folder heads 3 2 8 16 50
+hf_folder gelu 2 2 8 16 50 's/gelu_new/gelu/'
+hf_folder eps 2 2 8 16 50 's/1e-05/1e-06/'
+hf_folder llama 2 2 8 16 50 's/"gpt2"/"llama"/'
+hf_folder inner 2 2 8 16 50 's/null/16/'
+hf_folder scale 2 2 8 16 50 's/"scale_attn_weights": true/"scale_attn_weights": false/'
+hf_folder json 2 2 8 16 50 's/}$/,}/'
+hf_folder heads_string 2 2 8 16 50 's/"n_head": 2/"n_head": "two"/'
+mkdir -p "$TMP/hf_empty"
+for f in index-missing index-unlisted index-path missing-shard; do
+    mkdir -p "$TMP/hf_$f"; "$ST" write "$TMP/hf_$f/model.safetensors.index.json" --shards 2 --fault "$f"
+done
+rm "$TMP/hf_missing-shard/model-00002-of-00002.safetensors"
+printf '{"weight_map": {"wte.weight": "model-00001-of-00002.safetensors",}}' >"$TMP/hf_index-missing/bad.index.json"
+
 # ---- vocabularies: a copy of GPT-2's, broken one way (vocab_variant NAME FILE SED-SCRIPT) ----
 vocab_variant() { mkdir -p "$TMP/v_$1"; cp "$VOCAB/encoder.json" "$VOCAB/vocab.bpe" "$TMP/v_$1/" && sed -i "$3" "$TMP/v_$1/$2"; }
 if [ -n "$HAVE_VOCAB" ]; then
@@ -104,6 +133,10 @@ if [ -n "$HAVE_VOCAB" ]; then
     vocab_variant duplicate_rank vocab.bpe '3s/.*/Ġ t/'
     vocab_variant bpe_header vocab.bpe '1s/.*/version 0.2/'
     vocab_variant no_bpe vocab.bpe '$!b'; rm "$TMP/v_no_bpe/vocab.bpe"
+    # under Hugging Face's names, vocab.json + merges.txt
+    mkdir -p "$TMP/v_hf_bad_json" "$TMP/v_hf_no_merges"
+    sed 's/"!": 0,/"!"; 0,/' "$VOCAB/encoder.json" >"$TMP/v_hf_bad_json/vocab.json"; cp "$VOCAB/vocab.bpe" "$TMP/v_hf_bad_json/merges.txt"
+    cp "$VOCAB/encoder.json" "$TMP/v_hf_no_merges/vocab.json"
 fi
 # llm.c's gpt2_tokenizer.bin: magic, version 2, N tokens, eot id; then per token a length byte and the bytes
 tokbin() { local f=$1; shift; { le32 20240328 2 "$1" "$2"; head -c 1008 /dev/zero; shift 2; printf "$@"; } >"$f"; }
@@ -233,6 +266,10 @@ generate/bad_top_p | 2 | --top-p: 2 is out of range | "$G" --model "$MODEL" --pr
 generate/non_numeric_seed | 2 | --seed: 'abc' is not an integer | "$G" --model "$MODEL" --prompt hi --seed abc
 generate/unknown_flag | 2 | unknown option '--bogus' | "$G" --bogus
 generate/missing_value | 2 | --tokens needs a value | "$G" --model "$MODEL" --prompt hi --tokens
+generate/tokens_and_max_length | 2 | give --tokens N \(new tokens\) or --max-length N \(prompt included\), not both | "$G" --model "$MODEL" --prompt hi --tokens 3 --max-length 9
+generate/max_length_within_prompt | 1 | --max-length 2 leaves no room for new tokens: the prompt is 2 tokens | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt "ROMEO" --max-length 2
+generate/max_length_above_context | 1 | model_00000002.bin: --max-length 40 exceeds the model's context of 16 | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt "ROMEO" --max-length 40
+generate/zero_max_length | 2 | --max-length: 0 is out of range | "$G" --model "$MODEL" --prompt hi --max-length 0
 generate/missing_vocab | 1 | nodir: no vocabulary here \(neither encoder.json \+ vocab.bpe nor vocab.json \+ merges.txt\) | "$G" --model "$MODEL" --vocab "$TMP/nodir" --prompt hi
 # --- tokenize: command lines
 tokenize/no_command | 2 | no command | "$T"
@@ -275,6 +312,8 @@ vocab/merges_out_of_order | 1 | vocab.bpe: line 2: merge .* should make id 256 |
 vocab/duplicate_rank | 1 | vocab.bpe: line 3: merge .* should make id 257 | "$T" encode --vocab "$TMP/v_duplicate_rank" "$TMP/hello.txt"
 vocab/missing_header | 1 | vocab.bpe: line 1: expected the header | "$T" encode --vocab "$TMP/v_bpe_header" "$TMP/hello.txt"
 vocab/missing_merge_file | 1 | vocab.bpe: cannot open | "$T" encode --vocab "$TMP/v_no_bpe" "$TMP/hello.txt"
+vocab/hf_names_bad_json | 1 | v_hf_bad_json/vocab.json: bad JSON at byte [0-9]+: expected ':', found ';' | "$T" encode --vocab "$TMP/v_hf_bad_json" "$TMP/hello.txt"
+vocab/hf_names_without_merges | 1 | v_hf_no_merges/merges.txt: cannot open | "$T" encode --vocab "$TMP/v_hf_no_merges" "$TMP/hello.txt"
 vocab/generate_bad_json | 1 | encoder.json: bad JSON at byte [0-9]+: expected ':' | "$G" --model "$MODEL" --vocab "$TMP/v_bad_json" --prompt hi
 # --- tokenizer .bin (decode only)
 tokbin/length_past_end | 1 | tb_past_end.bin: truncated at token 2 | "$T" decode --vocab "$TMP/tb_past_end.bin" "$TMP/empty.txt"
@@ -320,6 +359,37 @@ import/heads_not_dividing | 2 | C=8 is not divisible by 3 heads | "$IMP" --heads
 import/heads_junk | 2 | --heads: 'two' is not an integer | "$IMP" --heads two "$TMP/st_ok.safetensors" "$OUT/m.bin"
 import/heads_missing_value | 2 | --heads needs a value | "$IMP" "$TMP/st_ok.safetensors" "$OUT/m.bin" --heads
 import/no_arguments | 2 | usage | "$IMP"
+# --- Hugging Face folders (import_hf DIR OUT): config.json against the tensors, settings gpt2c cannot compute, shards
+import/config_embd_disagrees | 1 | hf_embd/config.json says n_embd=16, but .*hf_embd/model.safetensors has wte.weight of shape \(50, 8\) | "$IMP" "$TMP/hf_embd" "$OUT/m.bin"
+import/config_vocab_disagrees | 1 | hf_vocab/config.json says vocab_size=51, but .*model.safetensors has wte.weight of shape \(50, 8\) | "$IMP" "$TMP/hf_vocab" "$OUT/m.bin"
+import/config_positions_disagree | 1 | hf_positions/config.json says n_positions=32, but .*model.safetensors has wpe.weight of shape \(16, 8\) | "$IMP" "$TMP/hf_positions" "$OUT/m.bin"
+import/config_layers_disagree | 1 | hf_layers/config.json says n_layer=3, but .*model.safetensors has 2 blocks \(h.0 .. h.1\) | "$IMP" "$TMP/hf_layers/model.safetensors" "$OUT/m.bin"
+import/config_heads_do_not_divide | 1 | hf_heads/config.json: n_head=3 does not divide n_embd=8 | "$IMP" "$TMP/hf_heads" "$OUT/m.bin"
+import/config_other_gelu | 1 | hf_gelu/config.json: bad config at byte [0-9]+: activation_function is "gelu": gpt2c computes GPT-2's tanh GELU | "$IMP" "$TMP/hf_gelu" "$OUT/m.bin"
+import/config_epsilon | 1 | hf_eps/config.json: bad config at byte [0-9]+: layer_norm_epsilon is 1e-06: gpt2c's layernorm uses 1e-5 | "$IMP" "$TMP/hf_eps" "$OUT/m.bin"
+import/config_not_gpt2 | 1 | hf_llama/config.json: bad config at byte [0-9]+: model_type is "llama": not a GPT-2 | "$IMP" "$TMP/hf_llama" "$OUT/m.bin"
+import/config_n_inner | 1 | hf_inner/config.json: n_inner is 16: gpt2c's MLP is 4 x n_embd = 32 wide | "$IMP" "$TMP/hf_inner" "$OUT/m.bin"
+import/config_unscaled_attention | 1 | hf_scale/config.json: bad config at byte [0-9]+: scale_attn_weights is false | "$IMP" "$TMP/hf_scale" "$OUT/m.bin"
+import/config_trailing_comma | 1 | hf_json/config.json: bad config at byte [0-9]+: expected '"', found '}' | "$IMP" "$TMP/hf_json" "$OUT/m.bin"
+import/config_heads_not_a_number | 1 | hf_heads_string/config.json: bad config at byte [0-9]+: expected a non-negative integer | "$IMP" "$TMP/hf_heads_string" "$OUT/m.bin"
+import/folder_without_weights | 1 | hf_empty: no model.safetensors or model.safetensors.index.json in this folder | "$IMP" "$TMP/hf_empty" "$OUT/m.bin"
+import/index_tensor_not_in_its_shard | 1 | index.json: the weight_map puts h.0.ln_1.weight in .*model-00002-of-00002.safetensors, which has no such tensor | "$IMP" "$TMP/hf_index-missing" "$OUT/m.bin"
+import/index_leaves_a_tensor_out | 1 | model-00002-of-00002.safetensors: tensor ln_f.bias is not listed for this shard | "$IMP" "$TMP/hf_index-unlisted" "$OUT/m.bin"
+import/index_shard_outside_folder | 1 | index.json: bad index at byte [0-9]+: shard "../model-00001-of-00002.safetensors" is not a file name in this folder | "$IMP" "$TMP/hf_index-path" "$OUT/m.bin"
+import/index_shard_missing | 1 | model-00002-of-00002.safetensors: cannot open | "$IMP" "$TMP/hf_missing-shard" "$OUT/m.bin"
+import/index_bad_json | 1 | bad.index.json: bad index at byte [0-9]+: expected '"' | "$IMP" "$TMP/hf_index-missing/bad.index.json" "$OUT/m.bin"
+# --- export_hf CKPT OUTDIR
+export/no_arguments | 2 | usage: export_hf | "$EXP"
+export/unknown_option | 2 | unknown option --frob | "$EXP" --frob a b
+export/too_many_arguments | 2 | too many arguments | "$EXP" a b c
+export/bad_dtype | 2 | --dtype: 'f8' is not f32, f16 or bf16 | "$EXP" "$TMP/ck_ok.bin" "$OUT/x" --dtype f8
+export/dtype_missing_value | 2 | --dtype needs a value | "$EXP" "$TMP/ck_ok.bin" "$OUT/x" --dtype
+export/missing_checkpoint | 1 | none.bin: cannot open | "$EXP" "$TMP/none.bin" "$OUT/x"
+export/truncated_checkpoint | 1 | ck_short.bin: file is 2223 bytes | "$EXP" "$TMP/ck_short.bin" "$OUT/x"
+export/out_is_a_file | 1 | hello.txt: exists and is not a directory | "$EXP" "$TMP/ck_ok.bin" "$TMP/hello.txt"
+export/out_unwritable | 1 | /proc/nope: cannot create directory | "$EXP" "$TMP/ck_ok.bin" /proc/nope
+export/vocab_missing | 1 | nodir: no vocabulary here | "$EXP" "$TMP/ck_ok.bin" "$OUT/x" --vocab "$TMP/nodir"
+export/vocab_larger_than_model | 1 | ck_ok.bin: the vocabulary in .* has 50257 tokens, more than the model's 8 | "$EXP" "$TMP/ck_ok.bin" "$OUT/x" --vocab "$VOCAB"
 import/unknown_option | 2 | unknown option --frobnicate | "$IMP" --frobnicate a b
 import/too_many_arguments | 2 | too many arguments | "$IMP" a b c
 TABLE

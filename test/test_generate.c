@@ -13,6 +13,8 @@
  *       recomputed tokens (up to <|endoftext|>), decoded, with invalid UTF-8
  *       replaced as Python's bytes.decode(errors='replace') does, and "\n"
  *       (test/test_hf.sh compares it with ./generate's output)
+ *   test_generate replace FILE                     prints FILE's bytes decoded
+ *       that way, in one piece (to compare generate's output with --raw's)
  */
 #include <math.h>
 #include <stdlib.h>
@@ -136,6 +138,17 @@ static void test_fixture(void) {
     tokenizer_free(tok);
 }
 
+/* bytes[0..len) to stdout, each maximal ill-formed subpart as U+FFFD (the
+ * decoder test_utf8 checks against the Unicode standard's tables). */
+static void print_replaced(const uint8_t *bytes, size_t len) {
+    uint8_t *text = xmalloc(UTF8_STREAM_ROOM(len), "text");
+    Utf8Stream s = {.replace = 1};
+    size_t k = utf8_stream_push(&s, bytes, len, text);
+    k += utf8_stream_flush(&s, text + k);
+    fwrite(text, 1, k, stdout);
+    free(text);
+}
+
 /* The text generate must print: everything decoded as one stream, the
  * end-of-text token (where generation stopped) left out. */
 static int print_reference(const char *model_path, const char *vocab, const char *prompt, int max_length) {
@@ -151,13 +164,8 @@ static int print_reference(const char *model_path, const char *vocab, const char
     if (tokens[n - 1] == eot) n--;
     size_t len;
     uint8_t *bytes = tokenizer_decode(tok, tokens, (size_t)n, &len);
-    uint8_t *text = xmalloc(UTF8_STREAM_ROOM(len), "text");
-    Utf8Stream s = {.replace = 1};
-    size_t k = utf8_stream_push(&s, bytes, len, text);
-    k += utf8_stream_flush(&s, text + k);
-    fwrite(text, 1, k, stdout);
+    print_replaced(bytes, len);
     printf("\n");
-    free(text);
     free(bytes);
     free(tokens);
     token_ids_free(&ids);
@@ -168,6 +176,13 @@ static int print_reference(const char *model_path, const char *vocab, const char
 
 int main(int argc, char **argv) {
     if (argc == 6 && !strcmp(argv[1], "reference")) return print_reference(argv[2], argv[3], argv[4], atoi(argv[5]));
+    if (argc == 3 && !strcmp(argv[1], "replace")) {
+        size_t len;
+        char *bytes = read_whole_file(argv[2], &len);
+        print_replaced((const uint8_t *)bytes, len);
+        free(bytes);
+        return 0;
+    }
     test_random_models();
     test_fixture();
     return check_failures ? 1 : 0;
