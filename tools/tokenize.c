@@ -26,8 +26,9 @@ static void usage(FILE *f) {
             "      each file is one document, preceded by <|endoftext|>; the last F\n"
             "      (default 0.1, rounded up) of each document's tokens go to val\n"
             "\n"
-            "  --vocab DIR      folder with encoder.json and vocab.bpe; decode also takes\n"
-            "                   llm.c's gpt2_tokenizer.bin\n"
+            "  --vocab DIR      folder with encoder.json + vocab.bpe, or vocab.json + merges.txt\n"
+            "                   (a Hugging Face model folder); decode also takes llm.c's\n"
+            "                   gpt2_tokenizer.bin\n"
             "                   (default: $GPT2_VOCAB_DIR, else data/gpt2; see 'make vocab')\n"
             "  --allow-special  the text <|endoftext|> becomes id 50256 (default: ordinary text)\n");
 }
@@ -228,14 +229,14 @@ static void command_shard(const Options *o, Tokenizer *tok) {
     token_ids_free(&ids);
 }
 
-/* --vocab names a folder (encoder.json + vocab.bpe), or llm.c's
+/* --vocab names a folder (encoder.json + vocab.bpe, or HF's vocab.json + merges.txt), or llm.c's
  * gpt2_tokenizer.bin, which holds only the id -> bytes table and so can only decode. */
 static Tokenizer *load_tokenizer(const Options *o) {
     size_t n = strlen(o->vocab_dir);
     if (n < 4 || strcmp(o->vocab_dir + n - 4, ".bin") != 0) return tokenizer_load(o->vocab_dir);
     if (strcmp(o->command, "decode") != 0)
-        die_usage("%s: a tokenizer .bin can only decode; %s needs a folder with encoder.json and vocab.bpe",
-                  o->vocab_dir, o->command);
+        die_usage("%s: a tokenizer .bin can only decode; %s needs a folder with encoder.json + vocab.bpe "
+                  "(or vocab.json + merges.txt)", o->vocab_dir, o->command);
     return tokenizer_load_bin(o->vocab_dir);
 }
 
