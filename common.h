@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define EXIT_BAD_DATA 1
 #define EXIT_USAGE 2
@@ -81,6 +82,19 @@ void rng_seed(Rng *r, uint64_t seed);
 uint32_t rng_u32(Rng *r);
 float rng_uniform(Rng *r); /* [0, 1) */
 float rng_normal(Rng *r);  /* N(0, 1), Box-Muller */
+
+/* A float's IEEE-754 bit pattern, and the float of a bit pattern (memcpy:
+ * the copy C and C++ both define, which compilers reduce to a move). */
+static inline uint32_t float_to_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static inline float bits_to_float(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 /* Wall-clock seconds from a monotonic clock. */
 double now_seconds(void);

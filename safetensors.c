@@ -229,18 +229,6 @@ const char *safetensors_shape_string(const uint64_t *shape, int ndim) {
 /* ------------------------------------------------------------------------ */
 /* the conversions                                                           */
 
-static float float_of_bits(uint32_t bits) {
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static uint32_t bits_of_float(float f) {
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    return bits;
-}
-
 /*
  * IEEE half precision: 1 sign bit, 5 exponent bits (bias 15), 10 mantissa bits.
  *   exponent 1..30: (-1)^s * 1.m * 2^(e-15)  -> same value with float's bias 127
@@ -251,15 +239,15 @@ static uint32_t bits_of_float(float f) {
 float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31;
     uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
-    if (exp == 31) return float_of_bits(sign | 0x7F800000u | mant << 13);
-    if (exp != 0) return float_of_bits(sign | (exp - 15 + 127) << 23 | mant << 13);
+    if (exp == 31) return bits_to_float(sign | 0x7F800000u | mant << 13);
+    if (exp != 0) return bits_to_float(sign | (exp - 15 + 127) << 23 | mant << 13);
     /* m * 2^-24, with m < 2^10: exact in float; the sign is kept for -0 */
     float v = (float)mant * 0x1p-24f;
     return sign ? -v : v;
 }
 
 /* bfloat16 is the top half of a float32. */
-float bf16_to_float(uint16_t b) { return float_of_bits((uint32_t)b << 16); }
+float bf16_to_float(uint16_t b) { return bits_to_float((uint32_t)b << 16); }
 
 /*
  * Rounds q + rest / 2^shift to an integer, to nearest, ties to even: up when
@@ -278,7 +266,7 @@ static uint32_t round_shift(uint32_t value, int shift) {
  * the value counted in units of 2^-24, rounded. Above, infinity.
  */
 uint16_t float_to_half(float f) {
-    uint32_t x = bits_of_float(f);
+    uint32_t x = float_to_bits(f);
     uint16_t sign = (uint16_t)(x >> 16 & 0x8000);
     int E = (int)(x >> 23 & 0xFF);
     uint32_t m = x & 0x7FFFFF;
@@ -294,7 +282,7 @@ uint16_t float_to_half(float f) {
 
 /* float -> bfloat16: the top 16 bits, rounded on the bottom 16. */
 uint16_t float_to_bf16(float f) {
-    uint32_t x = bits_of_float(f);
+    uint32_t x = float_to_bits(f);
     if ((x & 0x7FFFFFFF) > 0x7F800000) return (uint16_t)(x >> 16 | 0x40); /* NaN: keep it one */
     return (uint16_t)round_shift(x, 16);
 }
@@ -307,7 +295,7 @@ static void widen(float *out, const unsigned char *raw, size_t n, int dtype) {
     for (size_t i = 0; i < n; i++) {
         if (dtype == ST_F32) {
             const unsigned char *b = raw + 4 * i;
-            out[i] = float_of_bits((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+            out[i] = bits_to_float((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
         } else {
             uint16_t h = (uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8);
             out[i] = dtype == ST_F16 ? half_to_float(h) : bf16_to_float(h);
@@ -401,7 +389,7 @@ void safetensors_write_begin(SafetensorsWriter *w, const char *path, int dtype, 
 static void narrow(SafetensorsWriter *w, const float *values, size_t n) {
     for (size_t i = 0; i < n; i++) {
         unsigned char *b = w->buf + i * (size_t)SAFETENSORS_DTYPE_SIZES[w->dtype];
-        uint32_t v = w->dtype == ST_F32    ? bits_of_float(values[i])
+        uint32_t v = w->dtype == ST_F32    ? float_to_bits(values[i])
                      : w->dtype == ST_F16 ? float_to_half(values[i])
                                           : float_to_bf16(values[i]);
         for (int k = 0; k < SAFETENSORS_DTYPE_SIZES[w->dtype]; k++) b[k] = (unsigned char)(v >> (8 * k));

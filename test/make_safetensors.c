@@ -194,12 +194,6 @@ static uint16_t float_to_half_exact(float v) {
     return (uint16_t)(sign | (exponent >= 1 ? exponent << 10 : 0) | (int)mant);
 }
 
-static uint32_t float_bits(float v) {
-    uint32_t b;
-    memcpy(&b, &v, sizeof b);
-    return b;
-}
-
 static void put_le(FILE *f, uint64_t v, int bytes, const char *path) {
     unsigned char b[8];
     for (int i = 0; i < bytes; i++) b[i] = (unsigned char)(v >> (8 * i));
@@ -216,11 +210,11 @@ static int dtype_bytes(const char *d) {
 /* v, rounded to the dtype first (a no-op for value()'s exact values). */
 static void write_element(FILE *f, const char *dtype, float v, const char *path) {
     v = round_to_dtype(dtype, v);
-    if (!strcmp(dtype, "F32")) put_le(f, float_bits(v), 4, path);
+    if (!strcmp(dtype, "F32")) put_le(f, float_to_bits(v), 4, path);
     else if (!strcmp(dtype, "F16")) put_le(f, float_to_half_exact(v), 2, path);
     else if (!strcmp(dtype, "BF16")) {
-        if (float_bits(v) & 0xFFFF) { fprintf(stderr, "make_safetensors: %g is not a bfloat16\n", v); exit(2); }
-        put_le(f, float_bits(v) >> 16, 2, path);
+        if (float_to_bits(v) & 0xFFFF) { fprintf(stderr, "make_safetensors: %g is not a bfloat16\n", v); exit(2); }
+        put_le(f, float_to_bits(v) >> 16, 2, path);
     } else if (!strcmp(dtype, "F64")) {
         double d = v;
         uint64_t b;

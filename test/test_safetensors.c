@@ -19,20 +19,8 @@
 #include "check.h"
 #include "rounding.h"
 
-static uint32_t bits(float f) {
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    return b;
-}
-
-static float from_bits(uint32_t b) {
-    float f;
-    memcpy(&f, &b, sizeof f);
-    return f;
-}
-
 /* the same float, or both NaN */
-static int same(float a, float b) { return isnan(a) ? isnan(b) : bits(a) == bits(b); }
+static int same(float a, float b) { return isnan(a) ? isnan(b) : float_to_bits(a) == float_to_bits(b); }
 
 /* Every half / bfloat16 bit pattern widens and narrows back to itself (a NaN
  * to a NaN). */
@@ -74,7 +62,7 @@ static void test_sweep(void) {
     uint32_t bad_half = 0, bad_bf16 = 0;
     int n_bad_half = 0, n_bad_bf16 = 0;
     for (uint64_t x = 0; x < (1ull << 32); x += 1031) {
-        float f = from_bits((uint32_t)x);
+        float f = bits_to_float((uint32_t)x);
         if (!same(half_to_float(float_to_half(f)), round_to_half(f))) bad_half = (uint32_t)x, n_bad_half++;
         if (!same(bf16_to_float(float_to_bf16(f)), round_to_bf16(f))) bad_bf16 = (uint32_t)x, n_bad_bf16++;
     }
@@ -93,11 +81,11 @@ static void test_edges(void) {
              float_to_half(0x1.000002p-25f) == 0x0001 && float_to_half(0x1.8p-24f) == 0x0002 &&
              float_to_half(0x1.ffcp-15f) == 0x0400 && float_to_half(-0.0f) == 0x8000 &&
              (float_to_half(NAN) & 0x7C00) == 0x7C00 && (float_to_half(NAN) & 0x3FF) != 0 &&
-             float_to_half(from_bits(0x7F800001)) != 0x7C00;
+             float_to_half(bits_to_float(0x7F800001)) != 0x7C00;
     CHECK(ok, "safetensors/f16_edges", "%s", "");
-    ok = float_to_bf16(1.0f) == 0x3F80 && float_to_bf16(from_bits(0x3F808000)) == 0x3F80 &&
-         float_to_bf16(from_bits(0x3F818000)) == 0x3F82 && float_to_bf16(from_bits(0x7F7FFFFF)) == 0x7F80 &&
-         float_to_bf16(from_bits(0x7F800001)) != 0x7F80 && (float_to_bf16(from_bits(0x7F800001)) & 0x7F) != 0;
+    ok = float_to_bf16(1.0f) == 0x3F80 && float_to_bf16(bits_to_float(0x3F808000)) == 0x3F80 &&
+         float_to_bf16(bits_to_float(0x3F818000)) == 0x3F82 && float_to_bf16(bits_to_float(0x7F7FFFFF)) == 0x7F80 &&
+         float_to_bf16(bits_to_float(0x7F800001)) != 0x7F80 && (float_to_bf16(bits_to_float(0x7F800001)) & 0x7F) != 0;
     CHECK(ok, "safetensors/bf16_edges", "%s", "");
 }
 
