@@ -257,8 +257,11 @@ if run hf/e2e_import "$imp" "$hf" "$ft/init.bin" && grep -q "L=2 NH=3 C=24 V=269
     else fail hf/e2e_export "$(head -c 300 "$TMP/check")"; fi
 fi
 
-# ---- 7. make demo's Chinese-prompt sample (a 3-step demo)
-if [ -n "$HAVE_VOCAB" ]; then
+# ---- 7. make demo's Chinese-prompt sample (a 3-step demo). Its model has GPT-2's 50257-token
+# output layer, a few seconds in the plain build but minutes under the sanitizers (build/san),
+# where generate's printing is checked above on the small models instead.
+if [[ "$BIN" == *san* ]]; then skip hf/demo_chinese_sample_is_valid_utf8 "too slow under the sanitizers; the plain build runs it"
+elif [ -n "$HAVE_VOCAB" ]; then
     corpus="$SHARED/data/tinyshakespeare.txt"; [ -f "$corpus" ] || corpus=README.md
     head -c 200000 "$corpus" >"$TMP/demo_corpus.txt"
     if CORPUS="$TMP/demo_corpus.txt" DEMO_STEPS=3 DEMO_OUT="$TMP/demo" GPT2_VOCAB_DIR="$VOCAB" BIN="$BIN" SHARED="$SHARED" \
