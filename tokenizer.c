@@ -559,20 +559,9 @@ static void write_spelled(FILE *f, const uint32_t char_of_byte[256], const Token
     xfwrite(spelled, 1, n, f, path);
 }
 
-/*
- * vocab.json is encoder.json under another name: {"spelling": id, ...} in
- * id order; merges.txt is vocab.bpe: "#version: 0.2", then merge i as the
- * spellings of its two halves, every line ending in a newline (Hugging
- * Face's slow GPT2Tokenizer drops the last line of the file, expecting it
- * empty). The merge list is rebuilt from the pair map: merge rank r joins
- * the pair whose slot holds rank r.
- */
-void tokenizer_save_hf(const Tokenizer *tok, const char *dir) {
-    if (!tok->can_encode) die("%s: a tokenizer without merges (a .bin) cannot be saved as vocab.json + merges.txt", dir);
-    uint32_t char_of_byte[256];
-    bytes_to_unicode(char_of_byte);
-
-    char *path = path_join(dir, VOCAB_FILES[1].tokens);
+/* vocab.json is encoder.json under another name: {"spelling": id, ...}, in
+ * id order. */
+static void write_vocab_json(const Tokenizer *tok, const uint32_t char_of_byte[256], const char *path) {
     AtomicFile af = atomic_open(path);
     xfwrite("{", 1, 1, af.f, af.tmp_path);
     for (int id = 0; id < tok->n_vocab; id++) {
@@ -584,14 +573,21 @@ void tokenizer_save_hf(const Tokenizer *tok, const char *dir) {
     }
     xfwrite("}\n", 1, 2, af.f, af.tmp_path);
     atomic_commit(&af);
-    free(path);
+}
 
+/*
+ * merges.txt is vocab.bpe: "#version: 0.2", then merge i as the spellings of
+ * its two halves, every line ending in a newline (Hugging Face's slow
+ * GPT2Tokenizer drops the last line of the file, expecting it empty). The
+ * merge list is rebuilt from the pair map: merge i joins the pair whose slot
+ * holds rank i.
+ */
+static void write_merges_txt(const Tokenizer *tok, const uint32_t char_of_byte[256], const char *path) {
     int n_merges = tok->n_vocab - 257;
     PairSlot *by_rank = xmalloc(mul_size((size_t)n_merges, sizeof(PairSlot), "merge list"), "merge list");
     for (size_t i = 0; i <= tok->pair_mask; i++)
         if (tok->pairs[i].left >= 0) by_rank[tok->pairs[i].rank] = tok->pairs[i];
-    path = path_join(dir, VOCAB_FILES[1].merges);
-    af = atomic_open(path);
+    AtomicFile af = atomic_open(path);
     const char header[] = "#version: 0.2\n";
     xfwrite(header, 1, sizeof header - 1, af.f, af.tmp_path);
     for (int r = 0; r < n_merges; r++) {
@@ -601,8 +597,19 @@ void tokenizer_save_hf(const Tokenizer *tok, const char *dir) {
         xfwrite("\n", 1, 1, af.f, af.tmp_path);
     }
     atomic_commit(&af);
-    free(path);
     free(by_rank);
+}
+
+void tokenizer_save_hf(const Tokenizer *tok, const char *dir) {
+    if (!tok->can_encode) die("%s: a tokenizer without merges (a .bin) cannot be saved as vocab.json + merges.txt", dir);
+    uint32_t char_of_byte[256];
+    bytes_to_unicode(char_of_byte);
+    char *path = path_join(dir, VOCAB_FILES[1].tokens);
+    write_vocab_json(tok, char_of_byte, path);
+    free(path);
+    path = path_join(dir, VOCAB_FILES[1].merges);
+    write_merges_txt(tok, char_of_byte, path);
+    free(path);
 }
 
 /* ------------------------------------------------------------------ */
