@@ -164,6 +164,7 @@ static HfConfig read_config_json(const char *path) {
         } while (json_next_member(&r, '}'));
     json_finish(&r);
     free(text);
+    if (hc.n_head == 0) die("%s: n_head is 0", path);
     if (hc.n_inner >= 0 && hc.n_embd >= 0 && hc.n_inner != 4L * hc.n_embd)
         die("%s: n_inner is %ld: gpt2c's MLP is 4 x n_embd = %ld wide", path, hc.n_inner, 4L * hc.n_embd);
     return hc;
@@ -468,8 +469,8 @@ GPT2Config hf_model_config(const HfModel *m, int heads, HeadsSource *from, int *
      * divide evenly into tiles */
     c.Vp = (c.V + 127) / 128 * 128;
     *config_heads = hc.n_head;
-    *from = heads ? HEADS_FROM_FLAG : hc.n_head > 0 ? HEADS_FROM_CONFIG : HEADS_FROM_TABLE;
-    c.NH = heads ? heads : hc.n_head > 0 ? hc.n_head : standard_heads(c.C);
+    *from = heads ? HEADS_FROM_FLAG : hc.n_head >= 0 ? HEADS_FROM_CONFIG : HEADS_FROM_TABLE;
+    c.NH = heads ? heads : hc.n_head >= 0 ? hc.n_head : standard_heads(c.C);
     if (!c.NH)
         die_usage("%s: C=%d is not a standard GPT-2 width, and no config.json gives n_head; give the head count with "
                   "--heads N", weights_name(m), c.C);

@@ -96,6 +96,7 @@ hf_folder vocab 2 2 8 16 51
 hf_folder positions 2 2 8 32 50
 hf_folder layers 2 3 8 16 50
 hf_folder heads 3 2 8 16 50
+hf_folder heads_zero 0 2 8 16 50
 hf_folder gelu 2 2 8 16 50 's/gelu_new/gelu/'
 hf_folder eps 2 2 8 16 50 's/1e-05/1e-06/'
 hf_folder llama 2 2 8 16 50 's/"gpt2"/"llama"/'
@@ -365,6 +366,7 @@ import/config_vocab_disagrees | 1 | hf_vocab/config.json says vocab_size=51, but
 import/config_positions_disagree | 1 | hf_positions/config.json says n_positions=32, but .*model.safetensors has wpe.weight of shape \(16, 8\) | "$IMP" "$TMP/hf_positions" "$OUT/m.bin"
 import/config_layers_disagree | 1 | hf_layers/config.json says n_layer=3, but .*model.safetensors has 2 blocks \(h.0 .. h.1\) | "$IMP" "$TMP/hf_layers/model.safetensors" "$OUT/m.bin"
 import/config_heads_do_not_divide | 1 | hf_heads/config.json: n_head=3 does not divide n_embd=8 | "$IMP" "$TMP/hf_heads" "$OUT/m.bin"
+import/config_zero_heads | 1 | hf_heads_zero/config.json: n_head is 0 | "$IMP" "$TMP/hf_heads_zero" "$OUT/m.bin"
 import/config_other_gelu | 1 | hf_gelu/config.json: bad config at byte [0-9]+: activation_function is "gelu": gpt2c computes GPT-2's tanh GELU | "$IMP" "$TMP/hf_gelu" "$OUT/m.bin"
 import/config_epsilon | 1 | hf_eps/config.json: bad config at byte [0-9]+: layer_norm_epsilon is 1e-06: gpt2c's layernorm uses 1e-5 | "$IMP" "$TMP/hf_eps" "$OUT/m.bin"
 import/config_not_gpt2 | 1 | hf_llama/config.json: bad config at byte [0-9]+: model_type is "llama": not a GPT-2 | "$IMP" "$TMP/hf_llama" "$OUT/m.bin"

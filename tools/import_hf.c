@@ -67,9 +67,12 @@ int main(int argc, char **argv) {
     HeadsSource from;
     int config_heads;
     GPT2Config c = hf_model_config(&hf, heads, &from, &config_heads);
-    if (from == HEADS_FROM_TABLE)
+    if (from == HEADS_FROM_TABLE && !hf.config_path)
         printf("import_hf: no config.json beside %s: NH=%d from the width of the released GPT-2 sizes (C=%d)\n", in,
                c.NH, c.C);
+    if (from == HEADS_FROM_TABLE && hf.config_path)
+        printf("import_hf: %s gives no n_head: NH=%d from the width of the released GPT-2 sizes (C=%d)\n",
+               hf.config_path, c.NH, c.C);
     if (from == HEADS_FROM_FLAG && config_heads > 0 && config_heads != heads)
         printf("import_hf: --heads %d overrides config.json's n_head=%d\n", heads, config_heads);
     GPT2 model;
