@@ -36,11 +36,14 @@
  * product with a transposed operand: each output has one owner, no atomics.
  *
  * Summation order against the reference: each product's sum starts at 0 and
- * adds k in increasing order in the readable kernel, which is exactly the
- * reference's order for all five products (for the backward ones, the
- * reference's outer loop over t is the product's k); only FMA contraction
- * separates them. The softmax sum and the row dot are warp reductions: the
- * same terms in a different grouping.
+ * adds k in increasing order in the readable kernel, which is the reference's
+ * order for all six products: for the backward ones, as long as the
+ * reference's loops run over t and t2 in increasing order, as gpt2.c's do.
+ * The masked entries (att and dscore above the diagonal) are exact zeros,
+ * and adding a zero product leaves a sum unchanged. So only FMA contraction
+ * separates each product from the reference's, given the same inputs. The
+ * softmax sum and the row dot are warp reductions: the same terms in a
+ * different grouping.
  *
  * Memory: the (B,NH,T,T) att matrix dominates; the forward writes it once
  * (scores) and rewrites it (softmax); the backward writes datt and dscore (a
