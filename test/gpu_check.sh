@@ -61,23 +61,22 @@ run_capped() {
 # why STATUS LOG: one line on a failed command
 why() { if [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; then echo "timed out"; else echo "exit $1: $(grep -m2 -E 'FAIL|gpt2c|rror' "$2" | tr '\n' ' ')"; fi; }
 
-# The sizes: the real ones, or toys for the emulator.
-CMP_RANDOM=(random --layers 2 --heads 12 --channels 768 --context 1024 --vocab 50257 -b 2 -t 1024 --steps 2)
-CMP_RANDOM_NAME=random_2L_C768_B2_T1024
-TRAIN_MODEL=(--layers 12 --heads 12 --channels 768 --context 1024)
-TRAIN_NAME="GPT-2 124M"
-TRAIN_T=1024; TRAIN_BATCHES=(16 4); TRAIN_STEPS=8; PROFILE_B=16
-SHARD_TOKENS=400000
-FIXTURE_STEPS=10
-if [ "$EMULATE" = 1 ]; then
-    CMP_RANDOM=(random --layers 2 --heads 3 --channels 48 --context 64 --vocab 500 -b 2 -t 64 --steps 2)
-    CMP_RANDOM_NAME=random_2L_C48_B2_T64
-    TRAIN_MODEL=(--layers 2 --heads 2 --channels 32 --context 32)
-    TRAIN_NAME="toy 2L C32"
-    TRAIN_T=16; TRAIN_BATCHES=(2 1); TRAIN_STEPS=4; PROFILE_B=2
-    SHARD_TOKENS=4000
-    FIXTURE_STEPS=3
-fi
+# The sizes: real (GPT-2 small's width, T=1024), or toys for the emulator.
+pick() { if [ "$EMULATE" = 1 ]; then echo "$2"; else echo "$1"; fi; } # pick REAL TOY
+# shellcheck disable=SC2207
+CMP_RANDOM=($(pick "--layers 2 --heads 12 --channels 768 --context 1024 --vocab 50257 -b 2 -t 1024 --steps 2" \
+                   "--layers 2 --heads 3 --channels 48 --context 64 --vocab 500 -b 2 -t 64 --steps 2"))
+CMP_RANDOM_NAME=$(pick random_2L_C768_B2_T1024 random_2L_C48_B2_T64)
+# shellcheck disable=SC2207
+TRAIN_MODEL=($(pick "--layers 12 --heads 12 --channels 768 --context 1024" "--layers 2 --heads 2 --channels 32 --context 32"))
+TRAIN_NAME=$(pick "GPT-2 124M" "toy 2L C32")
+TRAIN_T=$(pick 1024 16)
+# shellcheck disable=SC2207
+TRAIN_BATCHES=($(pick "16 4" "2 1"))
+PROFILE_B=${TRAIN_BATCHES[0]} # the first batch size's run also profiles one step
+TRAIN_STEPS=$(pick 8 4)
+SHARD_TOKENS=$(pick 400000 4000)
+FIXTURE_STEPS=$(pick 10 3)
 
 # ---- 1. build
 echo "== build (at $(used) s)"
@@ -162,9 +161,9 @@ else
             [ -f "$dir/model.bin" ] && [ -f "$dir/state.bin" ] || continue
             compare "fixture_$(basename "$dir")" "$flags" 60 "$dir/model.bin" "$dir/state.bin" --steps "$FIXTURE_STEPS"
         done
-        compare "$CMP_RANDOM_NAME" "$flags" 90 "${CMP_RANDOM[@]}"
+        compare "$CMP_RANDOM_NAME" "$flags" 90 random "${CMP_RANDOM[@]}"
     done
-    compare "$CMP_RANDOM_NAME" "--tf32" 90 "${CMP_RANDOM[@]}"
+    compare "$CMP_RANDOM_NAME" "--tf32" 90 random "${CMP_RANDOM[@]}"
 fi
 
 # ---- 4. train_gpu step time
