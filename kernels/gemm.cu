@@ -47,14 +47,16 @@
  * Shared-memory banks: shared memory is 32 banks of 4-byte words, word w in
  * bank w % 32; a warp's access is one transaction if its 32 threads hit 32
  * different banks (or the same word). Loading a slice whose rows run along
- * k (A in the forward pass, the weights B^T), consecutive threads take
+ * k (A in the forward pass, and the weights there), consecutive threads take
  * consecutive k: 16 threads with the same row r, k = 0..15, and the other 16
  * with row r + 1. Stored k-major as As[k][r] with rows of 64 floats, the
  * first 16 would all land in bank r % 32: a 16-way conflict. Rows of
  * TILE + 2 = 66 floats put k in bank (2k + r) % 32: the first 16 threads in
- * the even banks from r, the other 16 in the odd ones, no conflict. The
- * inner loop reads As[k][ty + 16i] (two addresses per warp) and Bs[k][tx +
- * 16j] (16 consecutive words), conflict-free with any padding.
+ * banks r, r+2, ..., r+30, the other 16 in the 16 banks between, no conflict.
+ * (A slice whose rows run along m or n is loaded along them: consecutive
+ * banks, no conflict at any padding.) The inner loop reads As[k][ty + 16i]
+ * (two addresses per warp) and Bs[k][tx + 16j] (16 consecutive words),
+ * conflict-free with any padding.
  *
  * What it leaves on the table (the fast engine has all of it): no vector
  * loads, no double buffering of the next slice, 8 shared loads for 16 FMAs,
