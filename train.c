@@ -914,6 +914,8 @@ const Tokenizer *train_tokenizer(const TrainConfig *c) {
 /* ./train_gpu: the same program with the GPU driver as the backend          */
 #include "kernels/gpt2_gpu.h"
 
+enum { TIMING_WARMUP_STEPS = 2 }; /* left out of the step time: cuBLAS chooses its kernels, caches fill */
+
 typedef struct {
     GPT2GPU *gpu;
     GPT2 *host;
@@ -923,11 +925,18 @@ static void gpu_forward(void *ctx, const int *in, const int *tg, int B, int T) {
     gpt2_gpu_forward(((GpuContext *)ctx)->gpu, in, tg, B, T);
 }
 static float gpu_mean_loss(void *ctx) { return gpt2_gpu_mean_loss(((GpuContext *)ctx)->gpu); }
-static void gpu_zero_grad(void *ctx) { gpt2_gpu_zero_grad(((GpuContext *)ctx)->gpu); }
+/* train_step calls zero_grad first and update last: the step timer's brackets */
+static void gpu_zero_grad(void *ctx) {
+    gpu_step_begin();
+    gpt2_gpu_zero_grad(((GpuContext *)ctx)->gpu);
+}
 static void gpu_backward(void *ctx) { gpt2_gpu_backward(((GpuContext *)ctx)->gpu); }
 static float gpu_grad_norm(void *ctx) { return gpt2_gpu_grad_norm(((GpuContext *)ctx)->gpu); }
 static void gpu_scale_grads(void *ctx, float s) { gpt2_gpu_scale_grads(((GpuContext *)ctx)->gpu, s); }
-static void gpu_update(void *ctx, const AdamWConfig *opt, int t) { gpt2_gpu_update(((GpuContext *)ctx)->gpu, opt, t); }
+static void gpu_update(void *ctx, const AdamWConfig *opt, int t) {
+    gpt2_gpu_update(((GpuContext *)ctx)->gpu, opt, t);
+    gpu_step_end();
+}
 static void gpu_sync_to_host(void *ctx, GPT2 *host) {
     GpuContext *g = ctx;
     gpt2_gpu_params_to_host(g->gpu, host);
@@ -939,6 +948,20 @@ static void gpu_sync_to_host(void *ctx, GPT2 *host) {
 }
 static void gpu_load_opt_state(void *ctx, const float *m, const float *v) {
     gpt2_gpu_opt_state_from_host(((GpuContext *)ctx)->gpu, m, v);
+}
+
+/* train_gpu's own flags (kernels/gpt2_gpu.h), taken out of argv before the
+ * trainer's parser sees it; --help lists them before ./train's options. */
+static int take_gpu_options(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            printf("train_gpu: ./train with the GPU as the compute backend. GPU options:\n" GPU_OPTIONS_HELP
+                   GPU_PROFILE_HELP "The step time (median over the steps after the first %d) is printed at the "
+                   "end.\n\n", TIMING_WARMUP_STEPS);
+    GpuOptions o;
+    argc = gpu_options_take(&o, argc, argv, 1);
+    gpu_profile_step(o.profile_step);
+    return argc;
 }
 
 static Backend backend_gpu(GpuContext *g) {
@@ -956,12 +979,16 @@ int main(int argc, char **argv) {
     GPT2 model;
     TrainProgress p;
     DataLoader train_dl, val_dl;
+#ifdef GPT2_CUDA
+    argc = take_gpu_options(argc, argv);
+#endif
     int has_val = train_setup(argc, argv, &c, &model, &p, &train_dl, &val_dl);
     Tokenizer *tok = (Tokenizer *)train_tokenizer(&c);
 #ifdef GPT2_CUDA
     if (!gpu_available()) die("train_gpu: no CUDA GPU found (use ./train on the CPU)");
     GpuContext gctx = {.gpu = gpt2_gpu_create(&model, c.B, c.T), .host = &model};
     Backend be = backend_gpu(&gctx);
+    printf("train_gpu: kernels %s\n", gpu_kernels_name());
 #else
     gpt2_alloc(&model, c.B, c.T); /* the GPU build keeps activations on the device only */
     Backend be = backend_cpu(&model);
@@ -969,6 +996,7 @@ int main(int argc, char **argv) {
     if (model.m_memory) be.load_opt_state(be.ctx, model.m_memory, model.v_memory); /* resumed */
     int status = train(&c, &be, &model, &p, &train_dl, has_val ? &val_dl : NULL, tok);
 #ifdef GPT2_CUDA
+    gpu_print_step_times(TIMING_WARMUP_STEPS, (double)c.B * c.T * c.grad_accum);
     gpt2_gpu_free(gctx.gpu);
 #endif
     if (tok) tokenizer_free(tok);

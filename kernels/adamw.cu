@@ -3,15 +3,17 @@
  * clipping needs: the sum of squares of all gradients and a scale.
  *
  * Thread mapping: adamw_update's loop over n parameters becomes one thread
- * per parameter; the formula is the CPU's, in float32, term for term. The
- * bias corrections 1 - beta^t are computed once on the host with the same
- * powf the CPU uses. Memory traffic: 4 reads (p, g, m, v) and 3 writes per
- * parameter; the update is pure bandwidth.
+ * per parameter; the formula is adamw_update's, in float32, term for term
+ * (only FMA contraction can change a last bit). The bias corrections
+ * 1 - beta^t are computed once on the host with powf, as the CPU computes
+ * them. Memory traffic: 4 reads (p, g, m, v) and 3 writes per parameter; the
+ * update is pure bandwidth.
  *
  * sum_of_squares: GRAD_NORM_BLOCKS blocks of BLOCK threads, each thread
  * striding over the array (a "grid-stride loop") and accumulating in double;
  * each block reduces its threads to one partial, and the host adds the 1024
- * partials in order. Fixed grid, fixed trees: the same bits every run.
+ * partials in order. Fixed grid, fixed trees: the same bits every run (the
+ * CPU's order is another, so the norm may differ in its last bits).
  */
 #include <math.h>
 

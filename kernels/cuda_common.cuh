@@ -40,13 +40,14 @@ struct SumOp {
     template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
 };
 struct MaxOp {
-    /* the CPU's "if (x > maxv) maxv = x" */
+    /* the reference's "if (x > maxv) maxv = x" (a max is exact in any order) */
     template <typename T> __device__ T operator()(T a, T b) const { return b > a ? b : a; }
 };
 
 /* Combine v over the 32 lanes of a warp; every lane gets the result. The
  * butterfly (xor 16, 8, 4, 2, 1) is a fixed tree, so the result is the same
- * bits on every run (though not the CPU's left-to-right order). */
+ * bits on every run (though a sum is not grouped as the reference's
+ * left-to-right loop groups it). */
 template <typename T, typename Op> __device__ T warp_reduce(T v, Op op) {
     for (int offset = WARP / 2; offset > 0; offset /= 2) v = op(v, __shfl_xor_sync(0xffffffffu, v, offset));
     return v;

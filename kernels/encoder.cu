@@ -1,7 +1,7 @@
 /*
  * encoder.cu: GPU twin of encoder_forward / encoder_backward (gpt2.c).
  *
- * Thread mapping, beside the CPU loops:
+ * Thread mapping, beside the reference loops (gpt2.c):
  *
  *   encoder_forward    CPU: for b, for t, for i < C: out[b,t,i] = wte[inp[b,t],i] + wpe[t,i]
  *                      GPU: one thread per (b,t,i), all B*T*C at once; consecutive
@@ -19,9 +19,10 @@
  * atomicAdd, whose order changes from run to run, and so would the last bits.
  * Instead the host, which has the inputs anyway, groups positions by token
  * (a sort of B*T pairs: cheap) and each (token, channel) is owned by one
- * thread. Each thread adds in increasing position order, exactly the CPU's
- * order, and plain float additions in the same order give the same bits: this
- * kernel matches the CPU bit for bit (test_kernels checks that).
+ * thread. Each thread adds in increasing position order, exactly the order of
+ * the CPU's loops, and plain float additions (nothing to fuse) in the same
+ * order give the same bits: this kernel matches the CPU bit for bit, in any
+ * build (test_kernels checks that).
  *
  * Memory traffic: forward reads 2 and writes 1 float per output; backward reads
  * dout once and reads+writes each touched row of dwte and dwpe once.

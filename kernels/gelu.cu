@@ -1,12 +1,15 @@
 /*
  * gelu.cu: GPU twin of gelu_forward / gelu_backward (gpt2.c), the tanh GELU.
  *
- * Thread mapping: the CPU loops over N elements; the GPU gives each element
- * its own thread (N = B*T*4C of them), consecutive threads on consecutive
- * elements, so every load and store is coalesced. The formulas are the CPU's,
- * term for term. Differences in the last bits come from tanhf: CUDA's and
- * glibc's are both accurate to a couple of units in the last place, but they
- * are different implementations, and from fused multiply-adds.
+ * Thread mapping: the reference loops over N elements; the GPU gives each
+ * element its own thread (N = B*T*4C of them), consecutive threads on
+ * consecutive elements, so every load and store is coalesced. The formulas
+ * are the reference's, term for term. Differences in the last bits come from
+ * tanh and from fused multiply-adds: the reference build calls the C
+ * library's tanhf, the default CPU build a tanh made from its own fast exp
+ * (the speed layer), and CUDA's tanhf is a third implementation; each is
+ * accurate to a few units in the last place, but they round differently.
+ * (The emulator calls the C library's tanhf, as the reference does.)
  *
  * Memory traffic: forward reads 1 and writes 1 float per element, backward
  * reads 2 and writes 1: these kernels only move memory, the arithmetic is free.

@@ -3,9 +3,11 @@
  *
  * gpt2_gpu_forward and gpt2_gpu_backward are gpt2_forward and gpt2_backward
  * with every op replaced by its _gpu twin: read them side by side. The only
- * additions are what the GPU needs and the CPU does not: a workspace for the
- * two-pass reductions, and the token buckets of the embedding backward
- * (encoder.cu), built on the host from the inputs at each forward.
+ * additions are what the GPU needs and the CPU does not: a workspace (the
+ * two-pass reductions, attention's head-major copies), the token buckets of
+ * the embedding backward (encoder.cu), built on the host from the inputs at
+ * each forward, and OP(name, call) around each op call, which does nothing
+ * but the call unless the step is being profiled (timing.cu).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +16,15 @@
 #include "cuda_common.cuh"
 #include "gpt2_gpu.h"
 #include "kernels.h"
+
+/* the call, between two CUDA events when the step is profiled; `label` tells
+ * calls of one op apart ("qkv", "fc", ...) */
+#define OP(label, call)                 \
+    do {                                \
+        profile_op_begin(#call, label); \
+        call;                           \
+        profile_op_end();               \
+    } while (0)
 
 struct GPT2GPU {
     GPT2Config config;
@@ -27,7 +38,7 @@ struct GPT2GPU {
     float *acts_memory, *scratch_memory;
     ActivationTensors acts;
     BackwardScratch scratch;
-    float *workspace;      /* column partial sums, attention row dots */
+    float *workspace;      /* column partials, attention's head-major copies and dscore */
     double *norm_partials; /* GRAD_NORM_BLOCKS */
     int *inputs, *targets; /* (B,T) on the device */
     int *bucket_memory;    /* device: token (n), start (n+1), position (n) */
@@ -51,6 +62,33 @@ int gpu_available(void) {
         return 0;
     }
     return n > 0;
+}
+
+int gpu_options_take(GpuOptions *o, int argc, char **argv, int with_profile) {
+    memset(o, 0, sizeof(*o));
+    o->kernels = GPU_KERNELS_FAST;
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--kernels")) {
+            if (!val) die_usage("--kernels needs a value: fast or readable");
+            if (!strcmp(val, "fast")) o->kernels = GPU_KERNELS_FAST;
+            else if (!strcmp(val, "readable")) o->kernels = GPU_KERNELS_READABLE;
+            else die_usage("--kernels %s: expected fast or readable", val);
+            o->kernels_given = 1;
+            i++;
+        } else if (!strcmp(a, "--tf32")) {
+            o->tf32 = 1;
+        } else if (with_profile && !strcmp(a, "--profile-step")) {
+            o->profile_step = (int)parse_long(val, a, 1, 1000000000L);
+            i++;
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    argv[kept] = NULL; /* as argv[argc] is */
+    gpu_select_kernels(o->kernels, o->tf32);
+    return kept;
 }
 
 GPT2GPU *gpt2_gpu_create(const GPT2 *host, int B_max, int T_max) {
@@ -80,11 +118,11 @@ GPT2GPU *gpt2_gpu_create(const GPT2 *host, int B_max, int T_max) {
     g->acts_memory = (float *)device_alloc(mul_size(nacts, sizeof(float), "activations"), "activations");
     g->scratch_memory = (float *)device_alloc(mul_size(nscratch, sizeof(float), "scratch"), "gradient scratch");
     size_t BT = (size_t)B_max * T_max;
-    /* the largest workspace: the column partials of the 4C-wide fc layer, or
-     * (for short batches with many heads) the attention row dots */
-    size_t ws = column_partials_size(BT, 4 * (size_t)c->C);
-    if (BT * c->NH > ws) ws = BT * c->NH;
-    g->workspace = (float *)device_alloc(ws * sizeof(float), "reduction workspace");
+    /* one workspace for every op, as large as the largest need: attention's,
+     * or the column partials of the 4C-wide fc layer */
+    size_t ws = attention_workspace_size(B_max, T_max, c->C, c->NH);
+    if (column_partials_size(BT, 4 * (size_t)c->C) > ws) ws = column_partials_size(BT, 4 * (size_t)c->C);
+    g->workspace = (float *)device_alloc(mul_size(ws, sizeof(float), "workspace"), "workspace");
     g->norm_partials = (double *)device_alloc(GRAD_NORM_BLOCKS * sizeof(double), "norm partials");
     g->inputs = (int *)device_alloc(BT * sizeof(int), "inputs");
     g->targets = (int *)device_alloc(BT * sizeof(int), "targets");
@@ -108,8 +146,10 @@ void gpt2_gpu_free(GPT2GPU *g) {
     free(g);
 }
 
-/* Group the positions by token (encoder.cu) and send the groups to the device. */
-static void upload_token_buckets(GPT2GPU *g, const int *inputs, size_t n) {
+/* Send the batch, and its positions grouped by token (encoder.cu), to the device. */
+static void upload_inputs(GPT2GPU *g, const int *inputs, const int *targets, size_t n) {
+    CUDA_CHECK(cudaMemcpy(g->inputs, inputs, n * sizeof(int), cudaMemcpyHostToDevice));
+    if (targets) CUDA_CHECK(cudaMemcpy(g->targets, targets, n * sizeof(int), cudaMemcpyHostToDevice));
     int *token = g->host_buckets, *start = token + n, *position = start + n + 1;
     int num = token_buckets_build(token, start, position, inputs, (int)n);
     CUDA_CHECK(cudaMemcpy(g->bucket_memory, g->host_buckets, (3 * n + 1) * sizeof(int), cudaMemcpyHostToDevice));
@@ -133,37 +173,36 @@ void gpt2_gpu_forward(GPT2GPU *g, const int *inputs, const int *targets, int B, 
     gpt2_point_scratch(&g->scratch, g->scratch_memory, c, B, T);
     g->B = B;
     g->T = T;
-    CUDA_CHECK(cudaMemcpy(g->inputs, inputs, BT * sizeof(int), cudaMemcpyHostToDevice));
-    if (targets) CUDA_CHECK(cudaMemcpy(g->targets, targets, BT * sizeof(int), cudaMemcpyHostToDevice));
-    upload_token_buckets(g, inputs, BT);
+    OP("", upload_inputs(g, inputs, targets, BT));
 
     int C = c->C, NH = c->NH, L = c->L, V = c->V;
     size_t BTC = BT * C;
     ParameterTensors p = g->params;
     ActivationTensors a = g->acts;
+    float *ws = g->workspace;
 
-    encoder_forward_gpu(a.encoded, g->inputs, p.wte, p.wpe, B, T, C);
+    OP("", encoder_forward_gpu(a.encoded, g->inputs, p.wte, p.wpe, B, T, C));
     for (int l = 0; l < L; l++) {
         LayerParams w = gpt2_layer_params(&p, c, l);
         LayerActs x = gpt2_layer_acts(&a, c, l, B, T);
-        layernorm_forward_gpu(x.ln1, x.ln1_mean, x.ln1_rstd, x.residual, w.ln1w, w.ln1b, B, T, C);
-        matmul_forward_gpu(x.qkv, x.ln1, w.qkvw, w.qkvb, B, T, C, 3 * C);
-        attention_forward_gpu(x.atty, x.att, x.qkv, B, T, C, NH);
-        matmul_forward_gpu(x.attproj, x.atty, w.attprojw, w.attprojb, B, T, C, C);
-        residual_forward_gpu(x.residual2, x.residual, x.attproj, BTC);
-        layernorm_forward_gpu(x.ln2, x.ln2_mean, x.ln2_rstd, x.residual2, w.ln2w, w.ln2b, B, T, C);
-        matmul_forward_gpu(x.fch, x.ln2, w.fcw, w.fcb, B, T, C, 4 * C);
-        gelu_forward_gpu(x.fch_gelu, x.fch, 4 * BTC);
-        matmul_forward_gpu(x.fcproj, x.fch_gelu, w.fcprojw, w.fcprojb, B, T, 4 * C, C);
-        residual_forward_gpu(x.residual3, x.residual2, x.fcproj, BTC);
+        OP("ln1", layernorm_forward_gpu(x.ln1, x.ln1_mean, x.ln1_rstd, x.residual, w.ln1w, w.ln1b, B, T, C));
+        OP("qkv", matmul_forward_gpu(x.qkv, x.ln1, w.qkvw, w.qkvb, B, T, C, 3 * C));
+        OP("", attention_forward_gpu(x.atty, x.att, x.qkv, B, T, C, NH, ws));
+        OP("attproj", matmul_forward_gpu(x.attproj, x.atty, w.attprojw, w.attprojb, B, T, C, C));
+        OP("", residual_forward_gpu(x.residual2, x.residual, x.attproj, BTC));
+        OP("ln2", layernorm_forward_gpu(x.ln2, x.ln2_mean, x.ln2_rstd, x.residual2, w.ln2w, w.ln2b, B, T, C));
+        OP("fc", matmul_forward_gpu(x.fch, x.ln2, w.fcw, w.fcb, B, T, C, 4 * C));
+        OP("", gelu_forward_gpu(x.fch_gelu, x.fch, 4 * BTC));
+        OP("fcproj", matmul_forward_gpu(x.fcproj, x.fch_gelu, w.fcprojw, w.fcprojb, B, T, 4 * C, C));
+        OP("", residual_forward_gpu(x.residual3, x.residual2, x.fcproj, BTC));
     }
     const float *last = a.residual3 + (size_t)(L - 1) * BTC;
-    layernorm_forward_gpu(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, B, T, C);
+    OP("lnf", layernorm_forward_gpu(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, B, T, C));
     /* tied output projection: only the first V rows of wte are real tokens */
-    matmul_forward_gpu(a.logits, a.lnf, p.wte, NULL, B, T, C, V);
+    OP("logits", matmul_forward_gpu(a.logits, a.lnf, p.wte, NULL, B, T, C, V));
 
     if (targets) {
-        crossentropy_forward_gpu(a.losses, a.logits, g->targets, B, T, V);
+        OP("", crossentropy_forward_gpu(a.losses, a.logits, g->targets, B, T, V));
         /* B*T losses are few: add them on the host, in order and in double,
          * exactly as gpt2_forward does, so equal losses give an equal mean */
         CUDA_CHECK(cudaMemcpy(g->host_losses, a.losses, BT * sizeof(float), cudaMemcpyDeviceToHost));
@@ -177,9 +216,10 @@ void gpt2_gpu_forward(GPT2GPU *g, const int *inputs, const int *targets, int B, 
 
 float gpt2_gpu_mean_loss(const GPT2GPU *g) { return g->mean_loss; }
 
-void gpt2_gpu_zero_grad(GPT2GPU *g) {
-    CUDA_CHECK(cudaMemset(g->grads_memory, 0, g->num_parameters * sizeof(float)));
-}
+/* x[0..n) = 0 */
+static void zero_gpu(float *x, size_t n) { CUDA_CHECK(cudaMemset(x, 0, n * sizeof(float))); }
+
+void gpt2_gpu_zero_grad(GPT2GPU *g) { OP("grads", zero_gpu(g->grads_memory, g->num_parameters)); }
 
 void gpt2_gpu_backward(GPT2GPU *g) {
     if (g->mean_loss < 0) die("gpt2_gpu_backward: the last forward pass had no targets");
@@ -191,43 +231,47 @@ void gpt2_gpu_backward(GPT2GPU *g) {
     BackwardScratch s = g->scratch;
     float *ws = g->workspace;
 
-    crossentropy_backward_gpu(a.logits, g->targets, B, T, V); /* a.logits now holds dlogits */
-    matmul_backward_gpu(s.dln, d.wte, NULL, a.logits, a.lnf, p.wte, B, T, C, V, ws);
-    CUDA_CHECK(cudaMemset(s.dresidual, 0, BTC * sizeof(float)));
-    layernorm_backward_gpu(s.dresidual, d.lnfw, d.lnfb, s.dln, a.residual3 + (size_t)(L - 1) * BTC, p.lnfw,
-                           a.lnf_mean, a.lnf_rstd, B, T, C, ws);
+    OP("", crossentropy_backward_gpu(a.logits, g->targets, B, T, V)); /* a.logits now holds dlogits */
+    OP("logits", matmul_backward_gpu(s.dln, d.wte, NULL, a.logits, a.lnf, p.wte, B, T, C, V, ws));
+    OP("dresidual", zero_gpu(s.dresidual, BTC));
+    OP("lnf", layernorm_backward_gpu(s.dresidual, d.lnfw, d.lnfb, s.dln, a.residual3 + (size_t)(L - 1) * BTC, p.lnfw,
+                                     a.lnf_mean, a.lnf_rstd, B, T, C, ws));
 
     for (int l = L - 1; l >= 0; l--) {
         LayerParams w = gpt2_layer_params(&p, c, l), dw = gpt2_layer_params(&d, c, l);
         LayerActs x = gpt2_layer_acts(&a, c, l, B, T);
-        matmul_backward_gpu(s.dfch_gelu, dw.fcprojw, dw.fcprojb, s.dresidual, x.fch_gelu, w.fcprojw, B, T, 4 * C, C, ws);
-        gelu_backward_gpu(s.dfch, x.fch, s.dfch_gelu, 4 * BTC);
-        matmul_backward_gpu(s.dln, dw.fcw, dw.fcb, s.dfch, x.ln2, w.fcw, B, T, C, 4 * C, ws);
-        layernorm_backward_gpu(s.dresidual, dw.ln2w, dw.ln2b, s.dln, x.residual2, w.ln2w, x.ln2_mean, x.ln2_rstd, B, T,
-                               C, ws);
-        matmul_backward_gpu(s.datty, dw.attprojw, dw.attprojb, s.dresidual, x.atty, w.attprojw, B, T, C, C, ws);
-        attention_backward_gpu(s.dqkv, s.datt, s.datty, x.qkv, x.att, B, T, C, NH, ws);
-        matmul_backward_gpu(s.dln, dw.qkvw, dw.qkvb, s.dqkv, x.ln1, w.qkvw, B, T, C, 3 * C, ws);
-        layernorm_backward_gpu(s.dresidual, dw.ln1w, dw.ln1b, s.dln, x.residual, w.ln1w, x.ln1_mean, x.ln1_rstd, B, T,
-                               C, ws);
+        OP("fcproj", matmul_backward_gpu(s.dfch_gelu, dw.fcprojw, dw.fcprojb, s.dresidual, x.fch_gelu, w.fcprojw, B, T,
+                                         4 * C, C, ws));
+        OP("", gelu_backward_gpu(s.dfch, x.fch, s.dfch_gelu, 4 * BTC));
+        OP("fc", matmul_backward_gpu(s.dln, dw.fcw, dw.fcb, s.dfch, x.ln2, w.fcw, B, T, C, 4 * C, ws));
+        OP("ln2", layernorm_backward_gpu(s.dresidual, dw.ln2w, dw.ln2b, s.dln, x.residual2, w.ln2w, x.ln2_mean,
+                                         x.ln2_rstd, B, T, C, ws));
+        OP("attproj", matmul_backward_gpu(s.datty, dw.attprojw, dw.attprojb, s.dresidual, x.atty, w.attprojw, B, T, C,
+                                          C, ws));
+        OP("", attention_backward_gpu(s.dqkv, s.datt, s.datty, x.qkv, x.att, B, T, C, NH, ws));
+        OP("qkv", matmul_backward_gpu(s.dln, dw.qkvw, dw.qkvb, s.dqkv, x.ln1, w.qkvw, B, T, C, 3 * C, ws));
+        OP("ln1", layernorm_backward_gpu(s.dresidual, dw.ln1w, dw.ln1b, s.dln, x.residual, w.ln1w, x.ln1_mean,
+                                         x.ln1_rstd, B, T, C, ws));
     }
-    encoder_backward_gpu(d.wte, d.wpe, s.dresidual, &g->buckets, B, T, C);
+    OP("", encoder_backward_gpu(d.wte, d.wpe, s.dresidual, &g->buckets, B, T, C));
     CUDA_CHECK(cudaDeviceSynchronize()); /* report any fault here, not at some later copy */
 }
 
 float gpt2_gpu_grad_norm(GPT2GPU *g) {
-    return (float)sqrt(sum_of_squares_gpu(g->grads_memory, g->num_parameters, g->norm_partials));
+    double sum = 0.0;
+    OP("", sum = sum_of_squares_gpu(g->grads_memory, g->num_parameters, g->norm_partials));
+    return (float)sqrt(sum);
 }
 
-void gpt2_gpu_scale_grads(GPT2GPU *g, float s) { scale_gpu(g->grads_memory, s, g->num_parameters); }
+void gpt2_gpu_scale_grads(GPT2GPU *g, float s) { OP("", scale_gpu(g->grads_memory, s, g->num_parameters)); }
 
 void gpt2_gpu_update(GPT2GPU *g, const AdamWConfig *opt, int t) {
     size_t off = 0;
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
         size_t n = g->param_sizes[i];
         float wd = (opt->decay_all || gpt2_tensor_is_matrix(i)) ? opt->weight_decay : 0.0f;
-        adamw_update_gpu(g->params_memory + off, g->grads_memory + off, g->m_memory + off, g->v_memory + off, n,
-                         opt->lr, opt->beta1, opt->beta2, opt->eps, wd, t);
+        OP("", adamw_update_gpu(g->params_memory + off, g->grads_memory + off, g->m_memory + off, g->v_memory + off,
+                                n, opt->lr, opt->beta1, opt->beta2, opt->eps, wd, t));
         off += n;
     }
 }

@@ -21,6 +21,51 @@ extern "C" {
 
 typedef struct GPT2GPU GPT2GPU;
 
+/* ---- the kernel set (kernels/gemm.cu, notes.md "The GPU path") ---- */
+
+/* Which code computes the matrix products of the linear layers and of
+ * attention; every other op is the same kernel in both.
+ *   FAST      cuBLAS, in FP32 (or TF32 tensor cores with tf32): the default.
+ *   READABLE  kernels/gemm.cu's own tiled kernel, which adds in the
+ *             reference's order. */
+typedef enum { GPU_KERNELS_FAST, GPU_KERNELS_READABLE } GpuKernels;
+/* For every later op. tf32 needs FAST (die_usage otherwise). */
+void gpu_select_kernels(GpuKernels set, int tf32);
+GpuKernels gpu_kernels(void);
+int gpu_tf32(void);
+const char *gpu_kernels_name(void); /* "fast", "fast+tf32" or "readable" */
+
+/* The flags every GPU program takes (their --help lines: GPU_OPTIONS_HELP). */
+typedef struct {
+    GpuKernels kernels;
+    int kernels_given; /* --kernels was on the command line */
+    int tf32;          /* --tf32 */
+    int profile_step;  /* --profile-step N (only where allowed), 0 if absent */
+} GpuOptions;
+#define GPU_OPTIONS_HELP                                                                                   \
+    "  --kernels fast|readable  matrix products by cuBLAS (fast, the default) or by kernels/gemm.cu's\n"   \
+    "                           tiled kernel (readable, which adds in the CPU reference's order)\n"        \
+    "  --tf32                   with fast: cuBLAS may use TF32 tensor cores (10-bit mantissa inputs):\n"   \
+    "                           faster, and looser agreement with the CPU (notes.md \"The GPU path\")\n"
+#define GPU_PROFILE_HELP \
+    "  --profile-step N         print a per-op table of step N's GPU time (CUDA events)\n"
+/* Remove --kernels X, --tf32 and, if with_profile, --profile-step N from argv
+ * (keeping the order of the rest), fill *o, select the kernels, and return
+ * the new argc. A bad value is a usage error (exit 2). */
+int gpu_options_take(GpuOptions *o, int argc, char **argv, int with_profile);
+
+/* ---- step timing (kernels/timing.cu): train_gpu's steady-state figures ---- */
+
+/* Around one optimizer step: both wait for the GPU and read the host clock. */
+void gpu_step_begin(void);
+void gpu_step_end(void);
+/* Time every op of step `step` (1 = the first gpu_step_begin) with CUDA
+ * events and print the table after it. */
+void gpu_profile_step(int step);
+/* One line: the median step time over the steps after the first `warmup`
+ * (the profiled step left out too), and tokens per second. */
+void gpu_print_step_times(int warmup, double tokens_per_step);
+
 /* 1 if a CUDA device is usable, 0 otherwise (no driver, no device): tests SKIP on 0. */
 int gpu_available(void);
 

@@ -8,8 +8,14 @@
  * pointers. Where the GPU needs something the CPU does not (a workspace, the
  * token buckets of the encoder), it is an extra argument at the end.
  *
+ * The matrix products of matmul and attention go through gemm.cu, computed
+ * by the kernel set chosen with gpu_select_kernels (gpt2_gpu.h): its own
+ * tiled kernel (readable) or cuBLAS (fast). Every other op is the same
+ * kernel in both sets.
+ *
  * Every launch goes to the default stream, so ops run in the order they are
- * called, and no op uses atomics: the same inputs give the same bits.
+ * called, and no op uses atomics (cuBLAS is told not to either): the same
+ * inputs give the same bits.
  */
 #ifndef GPT2C_KERNELS_H
 #define GPT2C_KERNELS_H
@@ -46,6 +52,18 @@ void layernorm_backward_gpu(float *dinp, float *dweight, float *dbias, const flo
                             const float *weight, const float *mean, const float *rstd, int B, int T, int C,
                             float *workspace);
 
+/* ---- gemm.cu: the matrix product of matmul and attention, by the kernel set in use ---- */
+
+/* How an operand is stored: A (M,K) as stored, or stored (K,M) and used
+ * transposed; B (K,N), or stored (N,K). Every matrix is row-major. */
+typedef enum { GEMM_AS_STORED, GEMM_TRANSPOSED } GemmLayout;
+/* C (M,N) = scale * A @ B, or with accumulate C += A @ B (scale must be 1). */
+void gemm_gpu(float *C, const float *A, GemmLayout a, const float *B, GemmLayout b, int M, int N, int K, float scale,
+              int accumulate);
+/* The same for `batch` products, the z-th on A + z*stride_a, B + z*stride_b, C + z*stride_c. */
+void gemm_batched_gpu(float *C, const float *A, GemmLayout a, const float *B, GemmLayout b, int M, int N, int K,
+                      float scale, int accumulate, int batch, size_t stride_a, size_t stride_b, size_t stride_c);
+
 /* ---- matmul.cu ---- */
 
 void matmul_forward_gpu(float *out, const float *inp, const float *weight, const float *bias, int B, int T, int C,
@@ -56,8 +74,9 @@ void matmul_backward_gpu(float *dinp, float *dweight, float *dbias, const float 
 
 /* ---- attention.cu ---- */
 
-void attention_forward_gpu(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* workspace: B*NH*T floats */
+/* workspace (both): attention_workspace_size(B, T, C, NH) floats */
+size_t attention_workspace_size(int B, int T, int C, int NH);
+void attention_forward_gpu(float *out, float *att, const float *qkv, int B, int T, int C, int NH, float *workspace);
 void attention_backward_gpu(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                             int T, int C, int NH, float *workspace);
 
@@ -93,5 +112,11 @@ void scale_gpu(float *x, float s, size_t n);
 size_t column_partials_size(size_t rows, size_t cols);
 /* dst[c] += sum_k partials[k * cols + c] for k = 0 .. num_chunks-1, in order */
 void column_partials_finish(float *dst, const float *partials, int num_chunks, int cols);
+
+/* ---- timing.cu: the per-op profile; gpt2_gpu.cu's OP brackets each op call with these ---- */
+
+/* call: the call's source text (its function names the op); label: which call of it */
+void profile_op_begin(const char *call, const char *label);
+void profile_op_end(void);
 
 #endif

@@ -1,26 +1,29 @@
 /*
  * layernorm.cu: GPU twin of layernorm_forward / layernorm_backward (gpt2.c).
  *
- * Thread mapping, beside the CPU loops:
+ * Thread mapping, beside the reference loops (gpt2.c, `make REFERENCE=1`):
  *
- *   layernorm_forward    CPU: for each row bt (B*T of them): mean, variance and
- *                        the C outputs, one after another.
+ *   layernorm_forward    reference: for each row bt (B*T of them):
+ *                          mean = (sum x)/C, var = (sum (x-mean)^2)/C,
+ *                          rstd = 1/sqrtf(var + 1e-5), then the C outputs.
  *                        GPU: one warp (32 threads) per row, 8 rows per block.
- *                        Lane j handles channels j, j+32, j+64, ...; the mean and
- *                        the variance are warp sums (cuda_common.cuh), then each
- *                        lane writes its channels.
+ *                        Lane j handles channels j, j+32, j+64, ...; the two
+ *                        sums are warp sums (cuda_common.cuh), then each lane
+ *                        writes its channels, with the same formulas.
  *
- *   layernorm_backward   CPU loop 1, over rows: dinp += rstd*(g - mean(g) - xhat*mean(g*xhat))
+ *   layernorm_backward   reference loop 1, over rows: dinp += rstd*(g - mean(g) - xhat*mean(g*xhat))
  *                        GPU: the same, one warp per row, two warp sums per row.
- *                        CPU loop 2, over channels: dweight, dbias = sums over rows
+ *                        reference loop 2: dweight, dbias = sums over rows
  *                        GPU: a two-pass column sum (reduce.cu): thread (i, chunk)
  *                        sums its chunk of rows, then one thread per channel adds
  *                        the chunk sums in order.
  *
  * Why a warp per row: a row is C floats (768 for GPT-2 small), a good amount of
  * work for 32 threads, and a warp can sum without shared memory or
- * __syncthreads (shuffles). The CPU adds left to right; the warp adds 32
- * interleaved partial sums in a butterfly: same terms, different rounding.
+ * __syncthreads (shuffles). The reference adds each sum left to right; the
+ * warp adds 32 interleaved partial sums, then combines them in a butterfly:
+ * the same terms in a different grouping, so the last bits differ (and differ
+ * again from whatever grouping the default CPU build's speed layer uses).
  *
  * Memory traffic per row: forward reads x three times (mean, variance,
  * output: the repeats hit L1) and writes C outputs; backward reads dout and x

@@ -2,8 +2,8 @@
  * reduce.cu: deterministic sums down the columns of a (rows, cols) matrix.
  *
  * Bias and layernorm-parameter gradients are sums over all B*T positions, one
- * per channel: dbias[c] = sum_bt dout[bt, c]. The CPU gives each channel to one
- * thread, which adds all B*T rows in order. On the GPU that would be only C
+ * per channel: dbias[c] = sum_bt dout[bt, c]. The reference adds, for each
+ * channel, all B*T rows in order. On the GPU one thread per channel would be only C
  * threads (768 for GPT-2 small) each making 16384 dependent additions: far too
  * few threads to keep the memory system busy. So it takes two passes:
  *
@@ -13,8 +13,9 @@
  *   pass 2 (here): thread c adds partials[0, c], partials[1, c], ... in order.
  *
  * Chunk boundaries depend only on the number of rows, never on the GPU, so
- * the result is the same bits on every run; it differs from the CPU's single
- * left-to-right sum only by rounding (a different grouping of the same terms).
+ * the result is the same bits on every run; it differs from the reference's
+ * single left-to-right sum only by rounding (a different grouping of the same
+ * terms).
  */
 #include "cuda_common.cuh"
 #include "kernels.h"

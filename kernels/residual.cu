@@ -3,7 +3,7 @@
  *
  * Thread mapping: one thread per element of the CPU's single loop over N.
  * A single addition rounds the same way everywhere, so these match the CPU
- * bit for bit. Memory traffic: 2 reads and 1 write per element forward; 1
+ * bit for bit, in any build. Memory traffic: 2 reads and 1 write per element forward; 1
  * read and 2 read-modify-writes backward.
  *
  * As on the CPU, the model's backward pass does not call residual_backward:

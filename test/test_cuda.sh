@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU path: `make cuda` must build wherever nvcc exists (with host and
-# device warnings as errors); ./test_kernels and ./compare_cpu_gpu on every
-# fixture run only where a GPU is present, and are listed as SKIP otherwise.
+# device warnings as errors, PTX included); ./test_kernels (both kernel sets)
+# and ./compare_cpu_gpu on every fixture with --kernels fast and readable run
+# only where a GPU is present, and are listed as SKIP otherwise.
 # (test/gpu_check.sh is the fuller check for a GPU machine.)
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.." || exit 1
@@ -14,7 +15,9 @@ done
 
 skip_gpu_tests() { # why
     skip test_kernels "$1"
-    for name in "${fixtures[@]}"; do skip "compare_cpu_gpu/$name" "$1"; done
+    for name in "${fixtures[@]}"; do
+        for kernels in fast readable; do skip "compare_cpu_gpu/$name/$kernels" "$1"; done
+    done
 }
 
 if ! command -v "$NVCC" >/dev/null 2>&1; then
@@ -41,7 +44,9 @@ cat "$TMP/kernels"
 if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$TMP/kernels"; then fail test_kernels "exited with status $rc"; fi
 for name in "${fixtures[@]}"; do
     dir="$root/$name"
-    if timeout 120 "$BIN/compare_cpu_gpu" "$dir/model.bin" "$dir/state.bin" --steps 10 >"$TMP/cmp" 2>&1; then
-        pass "compare_cpu_gpu/$name"
-    else fail "compare_cpu_gpu/$name" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
+    for kernels in fast readable; do
+        if timeout 120 "$BIN/compare_cpu_gpu" "$dir/model.bin" "$dir/state.bin" --steps 10 --kernels "$kernels" \
+            >"$TMP/cmp" 2>&1; then pass "compare_cpu_gpu/$name/$kernels"
+        else fail "compare_cpu_gpu/$name/$kernels" "$(grep -m3 -E 'FAIL|gpt2c' "$TMP/cmp")"; fi
+    done
 done

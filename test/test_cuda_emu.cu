@@ -17,6 +17,11 @@
  * allocation, a host pointer as a kernel argument, host code reading device
  * memory, a deadlock between __syncthreads and a shuffle, a shuffle from an
  * exited lane, a block of 2048 threads, a copy past an allocation's end.
+ * The cuBLAS stand-in: TF32 mode truncates inputs (1 + 2^-12 times 1 is 1)
+ * and FP32 mode does not; a product on a handle whose math mode was never
+ * set, a batch reaching past its allocation and a batch whose outputs
+ * overlap are each one line and exit 1. Events: the time between two
+ * recorded ones is not negative; an event never recorded is an error.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +29,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cublas_v2.h>
 
 #include "../kernels/cuda_common.cuh"
 #include "check.h"
@@ -199,6 +206,49 @@ static void test_warps_drift_apart(void) {
           40 * BLOCK);
 }
 
+/* One 1x1x1 product in the given math mode: (1 + 2^-12) * 1. */
+static float product_in_mode(cublasMath_t mode) {
+    cublasHandle_t h;
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS || cublasSetMathMode(h, mode) != CUBLAS_STATUS_SUCCESS)
+        die("cublas setup failed");
+    float a = 1.0f + 1.0f / 4096.0f, b = 1.0f, c = 0.0f, one = 1.0f, zero = 0.0f;
+    float *d = device_zeros(3);
+    CUDA_CHECK(cudaMemcpy(d, &a, sizeof a, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d + 1, &b, sizeof b, cudaMemcpyHostToDevice));
+    if (cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &one, d, 1, 1, d + 1, 1, 1, &zero, d + 2, 1, 1,
+                                  1) != CUBLAS_STATUS_SUCCESS)
+        die("cublasSgemmStridedBatched failed");
+    CUDA_CHECK(cudaMemcpy(&c, d + 2, sizeof c, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaFree(d));
+    return c;
+}
+
+static void test_cublas_modes(void) {
+    float fp32 = product_in_mode(CUBLAS_DEFAULT_MATH), tf32 = product_in_mode(CUBLAS_TF32_TENSOR_OP_MATH);
+    CHECK(fp32 == 1.0f + 1.0f / 4096.0f && tf32 == 1.0f, "emu/cublas_tf32_truncates_inputs",
+          "FP32 gave %.9g, TF32 %.9g (wanted 1.000244141 and 1)", fp32, tf32);
+}
+
+static void test_events(void) {
+    cudaEvent_t a, b, never;
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
+    CUDA_CHECK(cudaEventCreate(&never));
+    CUDA_CHECK(cudaEventRecord(a));
+    touch_kernel<<<1, WARP>>>(device_zeros(WARP));
+    CUDA_CHECK(cudaEventRecord(b));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = -1.0f, unused = 0.0f;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    cudaError_t err = cudaEventElapsedTime(&unused, a, never);
+    (void)cudaGetLastError();
+    CHECK(ms >= 0.0f && err == cudaErrorInvalidResourceHandle, "emu/events", "elapsed %g ms, unrecorded event: %s", ms,
+          cudaGetErrorString(err));
+    CUDA_CHECK(cudaEventDestroy(a));
+    CUDA_CHECK(cudaEventDestroy(b));
+    CUDA_CHECK(cudaEventDestroy(never));
+}
+
 /* ---- the broken cases, each in a child whose exit and stderr are checked ---- */
 
 static void case_write_past_end(void) {
@@ -224,6 +274,20 @@ static void case_copy_past_end(void) {
     float h[8] = {0};
     CUDA_CHECK(cudaMemcpy(device_zeros(4), h, sizeof h, cudaMemcpyHostToDevice));
 }
+
+/* a 2x2 product per matrix, batch 2, on 4*4 floats; math mode set unless not asked */
+static void batched_product(int set_mode, long long stride_c, int batch) {
+    cublasHandle_t h;
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) die("cublasCreate failed");
+    if (set_mode && cublasSetMathMode(h, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS) die("cublasSetMathMode failed");
+    float one = 1.0f, zero = 0.0f, *a = device_zeros(8), *b = device_zeros(8), *c = device_zeros(8);
+    if (cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_T, 2, 2, 2, &one, a, 2, 4, b, 2, 4, &zero, c, 2, stride_c,
+                                  batch) != CUBLAS_STATUS_SUCCESS)
+        die("cublasSgemmStridedBatched returned an error");
+}
+static void case_cublas_mode_unset(void) { batched_product(0, 4, 2); }
+static void case_cublas_past_end(void) { batched_product(1, 4, 3); }
+static void case_cublas_outputs_overlap(void) { batched_product(1, 2, 2); }
 
 /* Runs fn in a child; the child must exit 1 with one stderr line containing `want`. */
 static void expect_failure(const char *name, void (*fn)(void), const char *want) {
@@ -261,6 +325,8 @@ int main(void) {
     test_missing_barrier();
     test_warps_drift_apart();
     test_blocks_out_of_order();
+    test_cublas_modes();
+    test_events();
     expect_failure("emu/catches_write_past_end", case_write_past_end,
                    "kernel write_past_end_kernel, block (0,0,0), thread (0,0,0): access 0 bytes past the end of a "
                    "40-byte device allocation");
@@ -272,5 +338,8 @@ int main(void) {
     expect_failure("emu/catches_shuffle_from_exited_lane", case_shuffle_exited, "which has exited");
     expect_failure("emu/rejects_block_of_2048_threads", case_block_too_big, "invalid configuration argument");
     expect_failure("emu/rejects_copy_past_end", case_copy_past_end, "invalid argument");
+    expect_failure("emu/cublas_needs_explicit_math_mode", case_cublas_mode_unset, "math mode was never set");
+    expect_failure("emu/cublas_batch_past_end", case_cublas_past_end, "reaches outside its device allocation");
+    expect_failure("emu/cublas_outputs_overlap", case_cublas_outputs_overlap, "outputs overlap");
     return check_failures ? 1 : 0;
 }

@@ -1,18 +1,25 @@
 /*
  * test_kernels: every GPU kernel against its CPU function (gpt2.c).
  *
- *   ./test_kernels              run all checks (SKIP when there is no GPU)
+ *   ./test_kernels [--kernels fast|readable] [--tf32]
+ *                  all checks (SKIP when there is no GPU); without --kernels,
+ *                  the matrix products (gemm, matmul, attention) are checked
+ *                  with each kernel set in turn: readable, fast, fast+tf32
  *   ./test_kernels --gpu-present  exit 0 if a CUDA GPU is usable, 1 if not
  *
  * Each op runs on the same random inputs on both sides, at several shapes,
  * including awkward ones: C odd (33), NH = 3, T = 1, and sizes that are not
- * multiples of the matmul's 64x64 tiles. Output buffers start filled with
- * random values on both sides, so a kernel that writes where the CPU
- * accumulates (or the other way round) fails. Tolerances:
+ * multiples of the 64x64 tiles. Output buffers start filled with random
+ * values on both sides, so a kernel that writes where the CPU accumulates
+ * (or the other way round) fails. Tolerances:
  *   - exact (bit for bit) for the encoder and residual ops, whose GPU
- *     versions add the same numbers in the same order as the CPU;
+ *     versions add the same numbers in the same order as the CPU, and for
+ *     the readable set's gemm against plain loops in the reference order,
+ *     wherever no multiply-add is fused (the emulator; `make cuda FMAD=0`);
  *   - max |gpu - cpu| <= 1e-5 * max |cpu| for the others (different
  *     summation order, fused multiply-adds, CUDA's expf/tanhf);
+ *   - TF32_REL_TOL instead for the products under --tf32 (each input cut
+ *     to a 10-bit mantissa);
  * and every backward op is run twice to check the GPU gives the same bits.
  */
 #include <math.h>
@@ -29,6 +36,8 @@ extern "C" {
 #include "check.h"
 
 #define REL_TOL 1e-5
+#define TF32_REL_TOL 5e-3
+static double rel_tol = REL_TOL; /* TF32_REL_TOL while the products are checked with --tf32 */
 
 /* ---- random inputs (xorshift64*, fixed seed: the same test every run) ---- */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -98,7 +107,7 @@ static void expect_close(const char *what, const float *d_gpu, const float *cpu,
     if (exact)
         CHECK(memcmp(gpu, cpu, n * sizeof(float)) == 0, name, "not bit-identical to the CPU (max abs diff %.3e)", diff);
     else
-        CHECK(diff <= REL_TOL * refmax, name, "max abs diff %.3e > %.0e x max |cpu| %.3e", diff, REL_TOL, refmax);
+        CHECK(diff <= rel_tol * refmax, name, "max abs diff %.3e > %.0e x max |cpu| %.3e", diff, rel_tol, refmax);
 }
 
 /* Two GPU results (device) that must be the same bits. */
@@ -198,20 +207,55 @@ static void test_attention(int B, int T, int C, int NH) {
     float *qkv = host_random(BT * 3 * C, 2.0f);
     float *out = host_random(BT * C, 1.0f), *att = host_random(natt, 1.0f);
     float *d_qkv = dev(qkv, BT * 3 * C), *d_out = dev(out, BT * C), *d_att = dev(att, natt);
+    size_t nws = attention_workspace_size(B, T, C, NH);
+    float *ws = dev(host_random(nws, 1.0f), nws);
     attention_forward(out, att, qkv, B, T, C, NH);
-    attention_forward_gpu(d_out, d_att, d_qkv, B, T, C, NH);
+    attention_forward_gpu(d_out, d_att, d_qkv, B, T, C, NH, ws);
     expect_close("attention_forward/out", d_out, out, BT * C, 0);
     expect_close("attention_forward/att", d_att, att, natt, 0);
 
     float *dout = host_random(BT * C, 1.0f), *dqkv = host_random(BT * 3 * C, 1.0f), *datt = host_random(natt, 1.0f);
     float *d_dout = dev(dout, BT * C), *d_att_cpu = dev(att, natt);
-    float *ws = dev(host_random(BT * NH, 1.0f), BT * NH);
     float *d_dqkv[2] = {dev(dqkv, BT * 3 * C), dev(dqkv, BT * 3 * C)}, *d_datt[2] = {dev(datt, natt), dev(datt, natt)};
     attention_backward(dqkv, datt, dout, qkv, att, B, T, C, NH);
     for (int r = 0; r < 2; r++) attention_backward_gpu(d_dqkv[r], d_datt[r], d_dout, d_qkv, d_att_cpu, B, T, C, NH, ws);
     expect_close("attention_backward/dqkv", d_dqkv[0], dqkv, BT * 3 * C, 0);
     expect_close("attention_backward/datt", d_datt[0], datt, natt, 0);
     expect_same_bits("attention_backward/dqkv", d_dqkv[0], d_dqkv[1], BT * 3 * C);
+}
+
+/* gemm_gpu against plain loops in the reference order (gemm.cu's top):
+ * each C[z][m][n] starts from its value (accumulate) or 0, adds
+ * A(m,k) * B(k,n) for k = 0..K-1, then is multiplied by scale. The readable
+ * kernel does exactly that, so without fused multiply-adds it must match bit
+ * for bit; cuBLAS adds in its own order. */
+static void test_gemm(int M, int N, int K, GemmLayout la, GemmLayout lb, float scale, int accumulate, int batch) {
+    size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+    float *A = host_random(na * batch, 1.0f), *B = host_random(nb * batch, 1.0f), *C = host_random(nc * batch, 1.0f);
+    float *d_C = dev(C, nc * batch);
+    gemm_batched_gpu(d_C, dev(A, na * batch), la, dev(B, nb * batch), lb, M, N, K, scale, accumulate, batch, na, nb,
+                     nc);
+    for (int z = 0; z < batch; z++) {
+        const float *a = A + z * na, *b = B + z * nb;
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                float *c = &C[z * nc + (size_t)m * N + n];
+                float acc = accumulate ? *c : 0.0f;
+                for (int k = 0; k < K; k++)
+                    acc += a[la == GEMM_TRANSPOSED ? (size_t)k * M + m : (size_t)m * K + k] *
+                           b[lb == GEMM_TRANSPOSED ? (size_t)n * K + k : (size_t)k * N + n];
+                *c = acc * scale;
+            }
+    }
+    char what[96];
+    snprintf(what, sizeof(what), "gemm/%dx%dx%d_%s%s_x%d%s", M, N, K, la == GEMM_TRANSPOSED ? "T" : "N",
+             lb == GEMM_TRANSPOSED ? "T" : "N", batch, accumulate ? "_accumulate" : "");
+#if defined(GPT2C_CUDA_EMULATOR) || defined(GPT2C_NO_FMAD)
+    int exact = gpu_kernels() == GPU_KERNELS_READABLE;
+#else
+    int exact = 0; /* nvcc fuses a*b+c into one rounding */
+#endif
+    expect_close(what, d_C, C, nc * batch, exact);
 }
 
 static void test_elementwise(size_t N) {
@@ -279,33 +323,77 @@ static void test_adamw(size_t n) {
     expect_close("scale/x", d_g, g, n, 1);
 }
 
-int main(int argc, char **argv) {
-    if (argc == 2 && !strcmp(argv[1], "--gpu-present")) return gpu_available() ? 0 : 1;
-    if (argc > 1) die_usage("usage: test_kernels [--gpu-present]");
-    if (!gpu_available()) {
-        check_skip("test_kernels", "no GPU");
-        return 0;
+/* B, T, C, NH: small, odd C with NH = 3, T = 1, and T past one 64-row tile */
+static const int SHAPES[][4] = {{2, 16, 32, 4}, {3, 5, 33, 3}, {1, 1, 24, 3}, {2, 67, 48, 2}, {1, 130, 64, 1}};
+#define NUM_SHAPES (sizeof(SHAPES) / sizeof(SHAPES[0]))
+
+static void name_case(int B, int T, int C, int NH) {
+    snprintf(case_name, sizeof(case_name), "%s/B%d_T%d_C%d_NH%d", gpu_kernels_name(), B, T, C, NH);
+}
+
+/* Everything the kernel set changes: the products, and the ops made of them. */
+static void test_products(void) {
+    snprintf(case_name, sizeof(case_name), "%s", gpu_kernels_name());
+    for (int t = 0; t < 4; t++) { /* every layout pair, at sizes that fill no tile evenly */
+        GemmLayout la = t & 1 ? GEMM_TRANSPOSED : GEMM_AS_STORED, lb = t & 2 ? GEMM_TRANSPOSED : GEMM_AS_STORED;
+        test_gemm(70, 33, 19, la, lb, 1.0f, 0, 1);
+        test_gemm(5, 130, 67, la, lb, 1.0f, 1, 1);
+        test_gemm(17, 9, 40, la, lb, 0.125f, 0, 3);
     }
-    /* B, T, C, NH: small, odd C with NH = 3, T = 1, and T past one 64-row tile */
-    const int shapes[][4] = {{2, 16, 32, 4}, {3, 5, 33, 3}, {1, 1, 24, 3}, {2, 67, 48, 2}, {1, 130, 64, 1}};
-    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
-        int B = shapes[s][0], T = shapes[s][1], C = shapes[s][2], NH = shapes[s][3];
-        snprintf(case_name, sizeof(case_name), "B%d_T%d_C%d_NH%d", B, T, C, NH);
-        test_encoder(B, T, C, 7);
-        test_layernorm(B, T, C);
+    test_gemm(3, 4, 1, GEMM_AS_STORED, GEMM_TRANSPOSED, 1.0f, 1, 2); /* K = 1 */
+    free_all();
+    for (size_t s = 0; s < NUM_SHAPES; s++) {
+        int B = SHAPES[s][0], T = SHAPES[s][1], C = SHAPES[s][2], NH = SHAPES[s][3];
+        name_case(B, T, C, NH);
         test_matmul(B, T, C, 3 * C, 1);
         test_matmul(B, T, C, 4 * C + 1, 1); /* an odd number of outputs */
         test_matmul(B, T, 4 * C, C, 0);     /* no bias, like the logits */
         test_attention(B, T, C, NH);
+        free_all();
+    }
+    snprintf(case_name, sizeof(case_name), "%s/B2_T3_V50257", gpu_kernels_name()); /* the real vocabulary */
+    test_matmul(2, 3, 48, 50257, 0);
+    free_all();
+}
+
+/* The ops that are the same kernels in both sets. */
+static void test_other_ops(void) {
+    for (size_t s = 0; s < NUM_SHAPES; s++) {
+        int B = SHAPES[s][0], T = SHAPES[s][1], C = SHAPES[s][2], NH = SHAPES[s][3];
+        snprintf(case_name, sizeof(case_name), "B%d_T%d_C%d_NH%d", B, T, C, NH);
+        test_encoder(B, T, C, 7);
+        test_layernorm(B, T, C);
         test_elementwise((size_t)B * T * 4 * C);
         test_crossentropy(B, T, 101);
         test_adamw((size_t)B * T * C + 7);
         free_all();
     }
-    /* the real vocabulary: a row longer than any block */
-    snprintf(case_name, sizeof(case_name), "B2_T3_V50257");
+    snprintf(case_name, sizeof(case_name), "B2_T3_V50257"); /* a row longer than any block */
     test_crossentropy(2, 3, 50257);
-    test_matmul(2, 3, 48, 50257, 0);
     free_all();
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "--gpu-present")) return gpu_available() ? 0 : 1;
+    GpuOptions o;
+    argc = gpu_options_take(&o, argc, argv, 0);
+    if (argc > 1) die_usage("usage: test_kernels [--kernels fast|readable] [--tf32] | --gpu-present");
+    if (!gpu_available()) {
+        check_skip("test_kernels", "no GPU");
+        return 0;
+    }
+    test_other_ops();
+    if (o.kernels_given || o.tf32) {
+        rel_tol = o.tf32 ? TF32_REL_TOL : REL_TOL;
+        test_products(); /* the set gpu_options_take selected */
+    } else {
+        const struct { GpuKernels set; int tf32; } sets[] = {
+            {GPU_KERNELS_READABLE, 0}, {GPU_KERNELS_FAST, 0}, {GPU_KERNELS_FAST, 1}};
+        for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+            gpu_select_kernels(sets[i].set, sets[i].tf32);
+            rel_tol = sets[i].tf32 ? TF32_REL_TOL : REL_TOL;
+            test_products();
+        }
+    }
     return check_failures ? 1 : 0;
 }

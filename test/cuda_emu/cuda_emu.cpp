@@ -500,6 +500,7 @@ const char *cudaGetErrorString(cudaError_t err) {
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle (emulator: an event never recorded)";
     }
     return "unknown error";
 }
@@ -516,51 +517,140 @@ void __syncthreads(void) {
     wait_at(AT_BLOCK_BARRIER);
 }
 
+/* ---------------------------------------------------------------- events */
+
+/* An event holds the host time at which it was recorded: kernels run
+ * synchronously here, so that is when the "GPU" reached it. */
+struct CUevent_st {
+    double seconds;
+    bool recorded;
+};
+
+cudaError_t cudaEventCreate(cudaEvent_t *event) {
+    *event = new CUevent_st{0.0, false};
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+    delete event;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+    if (!event || stream) return last_error = cudaErrorInvalidValue; /* one stream: the default */
+    event->seconds = now_seconds();
+    event->recorded = true;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+    return event && event->recorded ? cudaSuccess : (last_error = cudaErrorInvalidResourceHandle);
+}
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
+    if (!start || !end || !start->recorded || !end->recorded) return last_error = cudaErrorInvalidResourceHandle;
+    *ms = (float)((end->seconds - start->seconds) * 1e3);
+    return cudaSuccess;
+}
+
 /* ---------------------------------------------------------------- cuBLAS */
 
 #include "cublas_v2.h"
 
 struct cublasContext {
-    int unused;
+    bool math_mode_set;
+    cublasMath_t math_mode;
 };
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle) {
     static cublasContext context;
+    context = cublasContext{false, CUBLAS_DEFAULT_MATH};
     *handle = &context;
     return CUBLAS_STATUS_SUCCESS;
 }
 
-/* The column-major definition, with cuBLAS's argument checks: every operand
- * must lie wholly in one device allocation, as its sizes and leading
- * dimension say. */
-cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
-                           int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
-                           const float *beta, float *C, int ldc) {
-    int a_rows = transa == CUBLAS_OP_N ? m : k, a_cols = transa == CUBLAS_OP_N ? k : m;
-    int b_rows = transb == CUBLAS_OP_N ? k : n, b_cols = transb == CUBLAS_OP_N ? n : k;
-    if (!handle || m < 0 || n < 0 || k < 0 || lda < (a_rows > 1 ? a_rows : 1) || ldb < (b_rows > 1 ? b_rows : 1) ||
-        ldc < (m > 1 ? m : 1))
+cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode) {
+    if (!handle || (mode != CUBLAS_DEFAULT_MATH && mode != CUBLAS_PEDANTIC_MATH && mode != CUBLAS_TF32_TENSOR_OP_MATH))
         return CUBLAS_STATUS_INVALID_VALUE;
-    if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
-    /* the last element of a column-major (rows, cols) matrix is (rows-1) + (cols-1)*ld */
-    auto span = [](int rows, int cols, int ld) { return ((size_t)(cols - 1) * ld + rows) * sizeof(float); };
-    if ((k > 0 && (!allocation_spanning(A, span(a_rows, a_cols, lda)) ||
-                   !allocation_spanning(B, span(b_rows, b_cols, ldb)))) ||
-        !allocation_spanning(C, span(m, n, ldc)))
-        die("CUDA emulator: cublasSgemm: an operand reaches outside its device allocation (m=%d n=%d k=%d lda=%d "
-            "ldb=%d ldc=%d)", m, n, k, lda, ldb, ldc);
-    set_access_all(true);
+    handle->math_mode_set = true;
+    handle->math_mode = mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetAtomicsMode(cublasHandle_t handle, cublasAtomicsMode_t mode) {
+    return handle && (mode == CUBLAS_ATOMICS_NOT_ALLOWED || mode == CUBLAS_ATOMICS_ALLOWED)
+               ? CUBLAS_STATUS_SUCCESS
+               : CUBLAS_STATUS_INVALID_VALUE;
+}
+
+namespace {
+
+/* x with the low 13 mantissa bits cleared: the TF32 value a tensor core reads */
+float to_tf32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u &= 0xFFFFE000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* Bytes from the first element of a column-major (rows, cols) matrix with
+ * leading dimension ld to one past its last: (rows-1) + (cols-1)*ld + 1 floats. */
+size_t matrix_span(int rows, int cols, int ld) { return ((size_t)(cols - 1) * ld + rows) * sizeof(float); }
+
+/* batch matrices `stride` floats apart, each `span` bytes, must lie in one allocation */
+bool batch_in_one_allocation(const float *X, size_t span, long long stride, int batch) {
+    return allocation_spanning(X, (size_t)(batch - 1) * (size_t)stride * sizeof(float) + span);
+}
+
+/* C = alpha op(A) op(B) + beta C for one matrix of the batch */
+void sgemm_one(bool ta, bool tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
+               float beta, float *C, int ldc, bool tf32) {
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
             float acc = 0.0f;
             for (int p = 0; p < k; p++) {
-                float a = transa == CUBLAS_OP_N ? A[i + (size_t)p * lda] : A[p + (size_t)i * lda];
-                float b = transb == CUBLAS_OP_N ? B[p + (size_t)j * ldb] : B[j + (size_t)p * ldb];
-                acc += a * b;
+                float a = ta ? A[p + (size_t)i * lda] : A[i + (size_t)p * lda];
+                float b = tb ? B[j + (size_t)p * ldb] : B[p + (size_t)j * ldb];
+                acc += tf32 ? to_tf32(a) * to_tf32(b) : a * b;
             }
             float *c = &C[i + (size_t)j * ldc];
-            *c = *beta == 0.0f ? *alpha * acc : *alpha * acc + *beta * *c; /* beta = 0: C is not read (may be NaN) */
+            *c = beta == 0.0f ? alpha * acc : alpha * acc + beta * *c; /* beta = 0: C is not read (may be NaN) */
         }
+}
+
+} // namespace
+
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+                                         int m, int n, int k, const float *alpha, const float *A, int lda,
+                                         long long strideA, const float *B, int ldb, long long strideB,
+                                         const float *beta, float *C, int ldc, long long strideC, int batchCount) {
+    bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
+    int a_rows = ta ? k : m, a_cols = ta ? m : k;
+    int b_rows = tb ? n : k, b_cols = tb ? k : n;
+    if (!handle || m < 0 || n < 0 || k < 0 || batchCount < 0 || lda < (a_rows > 1 ? a_rows : 1) ||
+        ldb < (b_rows > 1 ? b_rows : 1) || ldc < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (!handle->math_mode_set)
+        die("CUDA emulator: cublasSgemmStridedBatched: the handle's math mode was never set (gemm.cu sets it "
+            "explicitly, so that FP32 or TF32 is a choice, not a library default)");
+    if (m == 0 || n == 0 || batchCount == 0) return CUBLAS_STATUS_SUCCESS;
+    if (strideA < 0 || strideB < 0 || strideC < 0)
+        die("CUDA emulator: cublasSgemmStridedBatched: a negative stride");
+    if ((k > 0 && (!batch_in_one_allocation(A, matrix_span(a_rows, a_cols, lda), strideA, batchCount) ||
+                   !batch_in_one_allocation(B, matrix_span(b_rows, b_cols, ldb), strideB, batchCount))) ||
+        !batch_in_one_allocation(C, matrix_span(m, n, ldc), strideC, batchCount))
+        die("CUDA emulator: cublasSgemmStridedBatched: an operand reaches outside its device allocation (m=%d n=%d "
+            "k=%d lda=%d ldb=%d ldc=%d, strides %lld %lld %lld, batch %d)", m, n, k, lda, ldb, ldc, strideA, strideB,
+            strideC, batchCount);
+    if (batchCount > 1 && (size_t)strideC * sizeof(float) < matrix_span(m, n, ldc))
+        die("CUDA emulator: cublasSgemmStridedBatched: strideC %lld is smaller than one (%d, %d) output: the "
+            "batch's outputs overlap", strideC, m, n);
+    bool tf32 = handle->math_mode == CUBLAS_TF32_TENSOR_OP_MATH;
+    set_access_all(true);
+    for (int z = 0; z < batchCount; z++)
+        sgemm_one(ta, tb, m, n, k, *alpha, A + z * strideA, lda, B + z * strideB, ldb, *beta, C + z * strideC, ldc,
+                  tf32);
     set_access_all(false);
     return CUBLAS_STATUS_SUCCESS;
 }
