@@ -1,7 +1,8 @@
 # gpt2c Makefile.  `make` builds every program, `make test` runs every test,
 # `make demo` runs the main job, `make bench` measures speed and memory.
 # Knobs: NO_OMP=1 (build without OpenMP), SHARED=path (the shared fixtures),
-# SAN=1 (AddressSanitizer + UBSan build into build/san), CC=clang.
+# SAN=1 (AddressSanitizer + UBSan build into build/san), CC=clang,
+# REFERENCE=1 (the plain loops of gpt2.c only, no speed layer, into build/ref).
 # GPU: `make cuda` builds the CUDA programs (NVCC=path, NVCC_ARCH=..., FMAD=0, WERROR=0).
 
 CC      ?= cc
@@ -13,6 +14,10 @@ CFLAGS  += -std=c11 -Wall -Wextra -g -I.
 # no code reads errno or the floating-point exception flags. Unlike
 # -ffast-math, neither changes any computed value.
 CFLAGS  += -fno-math-errno -fno-trapping-math
+# a*b + c stays two roundings unless the code asks for fmaf (gcc already
+# does this in ISO C mode; clang would otherwise fuse within an expression):
+# the reference order that notes.md and the readable GPU kernels describe
+CFLAGS  += -ffp-contract=off
 LDLIBS  += -lm
 
 ifdef NO_OMP
@@ -20,6 +25,12 @@ ifdef NO_OMP
 else
   CFLAGS  += -fopenmp
   LDFLAGS += -fopenmp
+endif
+# REFERENCE=1: every program on gpt2.c's plain loops, in folders of its own
+ifdef REFERENCE
+  CFLAGS += -DREFERENCE
+  BUILD  ?= build/ref$(if $(SAN),-san)
+  BIN    ?= build/ref$(if $(SAN),-san)
 endif
 # the flags before any sanitizer: the CUDA emulator build (`make emu`) uses these
 CFLAGS_PLAIN := $(CFLAGS)
@@ -42,7 +53,10 @@ else
   BIN     ?= .
 endif
 
-LIB_SRC  = common.c gpt2.c json.c tokenizer.c safetensors.c hf_gpt2.c
+# REFERENCE=1: every program runs gpt2.c's plain loops (the speed layer,
+# fastops.c, is left out), built into its own folder.
+MODEL_SRC = gpt2.c gpt2_memory.c checkpoint.c debug_state.c generation.c adamw_shim.c $(if $(REFERENCE),,fastops.c)
+LIB_SRC  = common.c $(MODEL_SRC) json.c tokenizer.c safetensors.c hf_gpt2.c
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BIN)/export_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \

@@ -4,7 +4,12 @@
  * Read this file first. It says what the model *is*: a config (six integers),
  * 16 parameter tensors carved out of one flat float array (the order of the
  * llm.c checkpoint file), and the activations one forward pass keeps for the
- * backward pass. gpt2.c holds the math; notes.md derives it.
+ * backward pass. gpt2.c holds the math (every op as plain loops, then the
+ * model's forward and backward); notes.md derives it. The rest of the model's
+ * code is bookkeeping, one file each: gpt2_memory.c (sizes, allocation,
+ * initialisation), checkpoint.c (model files), generation.c (KV cache and
+ * sampling), debug_state.c (the fixtures' reference states), and fastops.c,
+ * the speed layer that the default build runs the heavy ops on.
  *
  * Shapes are written (B,T,C): batch, time (sequence position), channels.
  * V is the vocabulary size, Vp the padded vocabulary (a multiple of 128, the
@@ -33,6 +38,10 @@ typedef struct {
 /* The 16 parameter tensors, in checkpoint order. Each is a pointer into one
  * flat array, so saving, zeroing gradients and AdamW are single loops. */
 #define NUM_PARAM_TENSORS 16
+enum {
+    PARAM_WTE, PARAM_WPE, PARAM_LN1W, PARAM_LN1B, PARAM_QKVW, PARAM_QKVB, PARAM_ATTPROJW, PARAM_ATTPROJB,
+    PARAM_LN2W, PARAM_LN2B, PARAM_FCW, PARAM_FCB, PARAM_FCPROJW, PARAM_FCPROJB, PARAM_LNFW, PARAM_LNFB
+};
 typedef struct {
     float *wte;      /* (Vp, C)     token embedding; also the output projection (tied) */
     float *wpe;      /* (maxT, C)   position embedding */
@@ -114,8 +123,37 @@ typedef struct {
     float *logits;   /* (V) */
 } KVCache;
 
+/*
+ * The ops that have a faster twin (fastops.c), as a table the model calls
+ * them through: gpt2_forward says `op->matmul_forward(...)`. In the
+ * reference table each entry is gpt2.c's plain function of that name; in
+ * the fast one, its `_fast` twin. The other ops (encoder, layernorm,
+ * residual) cost little and are called directly.
+ */
+typedef struct {
+    const char *name; /* "reference" or "fast" */
+    void (*matmul_forward)(float *out, const float *inp, const float *weight, const float *bias, int B, int T, int C,
+                           int OC);
+    void (*matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int B, int T, int C, int OC);
+    void (*attention_query)(float *out, float *att, const float *q, const float *k, const float *v,
+                            size_t kv_stride, int n, int hs);
+    void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+    void (*attention_backward)(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
+                               int B, int T, int C, int NH);
+    void (*gelu_forward)(float *out, const float *inp, size_t N);
+    void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t N);
+    void (*crossentropy_forward)(float *losses, const float *logits, const int *targets, int B, int T, int V);
+    void (*crossentropy_backward)(float *dlogits, const int *targets, int B, int T, int V);
+} GPT2Ops;
+/* gpt2.c's plain loops */
+extern const GPT2Ops GPT2_REFERENCE_OPS;
+/* what a new model uses: the speed layer, or the plain loops in a `make REFERENCE=1` build */
+const GPT2Ops *gpt2_default_ops(void);
+
 typedef struct {
     GPT2Config config;
+    const GPT2Ops *ops; /* gpt2_default_ops() unless a caller picks another table */
 
     ParameterTensors params;
     size_t param_sizes[NUM_PARAM_TENSORS];
@@ -141,7 +179,39 @@ typedef struct {
     KVCache kv;      /* allocated by gpt2_kv_alloc, for generation */
 } GPT2;
 
-/* ---- construction and checkpoints ---- */
+/* ---- the model (gpt2.c) ---- */
+
+/* inputs (B,T) token ids; targets (B,T) or NULL. With targets, sets mean_loss. */
+void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int T);
+void gpt2_zero_grad(GPT2 *model);
+/* Gradients of mean_loss from the last forward (which must have had targets). */
+void gpt2_backward(GPT2 *model);
+
+/* ---- the layer ops (gpt2.c), as plain loops; exposed for tests, the speed
+ * layer's checks and the GPU comparison ---- */
+void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C);
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C);
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int B, int T, int C);
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int B, int T, int C);
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int T, int C,
+                    int OC);
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int B, int T, int C, int OC);
+void attention_query(float *out, float *att, const float *q, const float *k, const float *v, size_t kv_stride, int n,
+                     int hs);
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
+                        int T, int C, int NH);
+void gelu_forward(float *out, const float *inp, size_t N);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
+void residual_forward(float *out, const float *inp1, const float *inp2, size_t N);
+void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t N);
+void crossentropy_forward(float *losses, const float *logits, const int *targets, int B, int T, int V);
+void crossentropy_backward(float *dlogits, const int *targets, int B, int T, int V);
+
+/* ---- construction (gpt2_memory.c) and checkpoints (checkpoint.c) ---- */
 
 /* Number of elements of each of the 16 tensors for a config (all size_t:
  * GPT-2 XL has 1.6e9 parameters, more than an int can count). Returns the total,
@@ -161,8 +231,8 @@ void gpt2_save(const GPT2 *model, const char *path);
 void gpt2_alloc(GPT2 *model, int B_max, int T_max);
 void gpt2_free(GPT2 *model);
 
-/* ---- memory layout (pointer arithmetic only, so `memory` may be host or GPU
- * memory: the GPU driver lays out its buffers exactly like these) ---- */
+/* ---- memory layout (gpt2_memory.c; pointer arithmetic only, so `memory` may
+ * be host or GPU memory: the GPU driver lays out its buffers exactly like these) ---- */
 
 /* Point the 16 tensors of `t` at consecutive slices of `memory`. */
 void gpt2_point_params(ParameterTensors *t, float *memory, const size_t sizes[NUM_PARAM_TENSORS]);
@@ -173,6 +243,12 @@ size_t gpt2_scratch_sizes(const GPT2Config *c, int B, int T, size_t sizes[NUM_SC
 /* Point the tensors at consecutive slices of `memory`, laid out for (B,T). */
 void gpt2_point_activations(ActivationTensors *a, float *memory, const GPT2Config *c, int B, int T);
 void gpt2_point_scratch(BackwardScratch *s, float *memory, const GPT2Config *c, int B, int T);
+/* Check a batch against the allocated sizes and every token id against the
+ * vocabulary (dies naming the bad one), then lay the activations out for
+ * (B,T) and keep a copy of the tokens for the backward pass. */
+void gpt2_begin_batch(GPT2 *model, const int *inputs, const int *targets, int B, int T);
+/* Dies unless every one of the n ids is in [0, V); `what` names them ("input token"). */
+void gpt2_check_tokens(const int *ids, size_t n, int V, const char *what);
 
 /* ---- one layer's slices, so the model's loops read like the math ---- */
 
@@ -195,98 +271,13 @@ typedef struct {
 } LayerActs;
 LayerActs gpt2_layer_acts(const ActivationTensors *a, const GPT2Config *c, int l, int B, int T);
 
-/* ---- the model ---- */
-
-/* inputs (B,T) token ids; targets (B,T) or NULL. With targets, sets mean_loss. */
-void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int T);
-void gpt2_zero_grad(GPT2 *model);
-/* Gradients of mean_loss from the last forward (which must have had targets). */
-void gpt2_backward(GPT2 *model);
-
-/* ---- generation with a key/value cache (batch of one sequence) ---- */
-
-/* Allocate the cache for one sequence of up to maxT positions. */
-void gpt2_kv_alloc(GPT2 *model);
-/* Run `token` at position `pos`, given positions 0..pos-1 were fed before
- * (in order, since the last time pos 0 was fed). Returns its V logits, valid
- * until the next call. Gives the same logits as gpt2_forward on the whole
- * sequence, at the cost of one position. */
-const float *gpt2_forward_step(GPT2 *model, int token, int pos);
-
-/* Choose the next token from logits (V): temperature 0 is greedy (argmax);
- * otherwise softmax(logits / temperature), keeping only the top_k most likely
- * (top_k <= 0: all) and then the smallest set whose probability reaches top_p
- * (top_p >= 1: all), renormalised, sampled with
- * `coin`, a uniform draw in [0, 1).
- * `scratch` holds 2*V floats (V >= 1). */
-int sample_token(const float *logits, int V, float temperature, int top_k, float top_p, float coin, float *scratch);
-
-typedef struct {
-    float temperature; /* 0: greedy */
-    int top_k;         /* <= 0: no limit */
-    float top_p;       /* >= 1: no limit */
-} SamplerConfig;
-
-/* Feed prompt[0..n_prompt) through the KV cache, then sample up to max_new
- * tokens, calling on_token(id, ctx) for each; stops early when on_token
- * returns 0 (at end-of-text, say). n_prompt + max_new must fit in maxT.
- * Returns the number of tokens generated. */
-int gpt2_generate(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, Rng *rng,
-                  int (*on_token)(int id, void *ctx), void *ctx);
-
-/* ---- the optimizer ---- */
-
+/* TEMPORARY merge shim: the optimizer (moves to train.c) */
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
-    /* 1: decay every parameter (the fixtures' convention); 0: decay only the
-     * 2-D weight matrices (wte, wpe, qkvw, attprojw, fcw, fcprojw), the GPT-2
-     * recipe: biases and layernorm gains are left alone. */
     int decay_all;
 } AdamWConfig;
-
-/* One AdamW update of every parameter; t is the step number, starting at 1. */
 void gpt2_update(GPT2 *model, const AdamWConfig *opt, int t);
-/* 1 if tensor i of the checkpoint order is a 2-D weight matrix. */
 int gpt2_tensor_is_matrix(int i);
-
-/* ---- the debug state: one batch with its reference logits, loss, gradients ---- */
-
-#define STATE_VERSION 2
-typedef struct {
-    int B, T, V;
-    int *x, *y;       /* (B,T) inputs and targets */
-    float *logits;    /* (B,T,V), unpadded */
-    float loss;
-    float *grads;     /* num_parameters, checkpoint order, padded wte rows included */
-    size_t num_parameters;
-} DebugState;
-
-/* Load a state for `model`'s config; dies on a bad header or a size mismatch. */
-void debug_state_load(DebugState *s, const char *path, const GPT2 *model);
-/* Write a state (atomically) in the same format. */
-void debug_state_save(const DebugState *s, const char *path);
-void debug_state_free(DebugState *s);
-
-/* ---- the layer ops, exposed for tests and for the GPU comparison ---- */
-void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C);
-void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp, int B, int T, int C);
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                       const float *bias, int B, int T, int C);
-void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                        const float *weight, const float *mean, const float *rstd, int B, int T, int C);
-void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int T, int C,
-                    int OC);
-void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int B, int T, int C, int OC);
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
-                        int T, int C, int NH);
-void gelu_forward(float *out, const float *inp, size_t N);
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
-void residual_forward(float *out, const float *inp1, const float *inp2, size_t N);
-void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t N);
-void crossentropy_forward(float *losses, const float *logits, const int *targets, int B, int T, int V);
-void crossentropy_backward(float *dlogits, const int *targets, int B, int T, int V);
 void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int t);
 

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "generation.h"
 #include "gpt2.h"
 #include "tokenizer.h"
 #include "train.h"

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../generation.h"
 #include "../gpt2.h"
 #include "../tokenizer.h"
 #include "check.h"

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "debug_state.h"
 #include "gpt2.h"
 
 /* Tolerances of the project's spec (issue 2). */

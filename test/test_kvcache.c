@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../generation.h"
 #include "../gpt2.h"
 #include "check.h"
 

@@ -1,16 +1,16 @@
 /*
- * test_ops: the fast layer ops against plain loops in double precision.
+ * test_ops: every op that has a fast twin (fastops.c), both the twin and
+ * gpt2.c's plain function, against the formula in double, and the twin
+ * against its plain function.
  *
- * matmul_forward and matmul_backward are blocked, packed and register-tiled
- * (and take a matrix-vector path for B*T <= 4); here they meet the textbook
- * triple loops at awkward shapes: one position, three positions, sizes that
- * are not multiples of the 8 x 32 tile or the 256-deep k-chunk, and the
- * 50257-wide vocabulary. Each result must be within a float rounding bound of
- * the double reference, accumulate where the convention says accumulate,
- * overwrite where it says write, and be bitwise the same on a second run and
- * with one thread. GELU and the softmax/cross-entropy pair (which use a
- * vectorised e^x), layernorm (sums in lanes) and attention are checked the
- * same way against their formulas in double.
+ * The shapes are the awkward ones: one position and three (the
+ * matrix-vector path), sizes that are not multiples of the 8 x 32 register
+ * tile, the 16 lanes or the 256-deep k-chunk, and the 50257-wide
+ * vocabulary. Each result must be within a float rounding bound of the
+ * double reference, accumulate where the convention says accumulate,
+ * overwrite where it says write, and be bitwise the same on a second run
+ * and with one thread. Layernorm (no twin) is checked the same way. In a
+ * `make REFERENCE=1` build only the plain functions exist and are checked.
  */
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +20,9 @@
 #include "../common.h"
 #include "../gpt2.h"
 #include "check.h"
+#ifndef REFERENCE
+#include "../fastops.h"
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -50,12 +53,33 @@ static double sum_tolerance(int K, double abs_sum) {
     return (256.0 + K / 256.0 + 4.0) * 6e-8 * abs_sum + 1e-30;
 }
 
-/* worst |got - ref| / tol over n entries, where tol[i] scales with the sum
- * of absolute products behind entry i; > 1 fails. NaN counts as a failure. */
-static double worst_ratio(const float *got, const double *ref, const double *abs_sum, const int *K, size_t n) {
+/* worst |got - ref| / tol[i] over n entries; > 1 fails. NaN counts as a failure. */
+static double worst_bound(const float *got, const double *ref, const double *tol, size_t n) {
     double worst = 0.0;
     for (size_t i = 0; i < n; i++) {
-        double r = fabs((double)got[i] - ref[i]) / sum_tolerance(K[i], abs_sum[i]);
+        double r = fabs((double)got[i] - ref[i]) / tol[i];
+        if (!(r <= worst)) worst = isnan(r) ? INFINITY : r;
+    }
+    return worst;
+}
+
+/* The tables under test: gpt2.c's plain loops, then (default build) the speed layer. */
+static const GPT2Ops *const TABLES[] = {
+    &GPT2_REFERENCE_OPS,
+#ifndef REFERENCE
+    &GPT2_FAST_OPS,
+#endif
+};
+enum { NTABLES = sizeof TABLES / sizeof TABLES[0] };
+
+/* A twin and its plain function are each within `bound` of the exact value,
+ * so within 2 bounds of each other: worst |fast - plain| / (2 tol_i) over n
+ * entries, with tol_i from `tol` (NULL: tol_scalar * (1 + |plain|)). */
+static double twin_gap(const float *fast, const float *plain, size_t n, const double *tol, double tol_scalar) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double t = tol ? tol[i] : tol_scalar * (1.0 + fabs((double)plain[i]));
+        double r = fabs((double)fast[i] - plain[i]) / (2.0 * t);
         if (!(r <= worst)) worst = isnan(r) ? INFINITY : r;
     }
     return worst;
@@ -98,80 +122,115 @@ static void ref_dot(double *sum, double *abs_sum, int *terms, double init, const
     *terms = n + (init != 0.0);
 }
 
+/* tol[i] = the rounding bound of each of n entries */
+static double *bounds(const double *abs_sum, const int *K, size_t n) {
+    double *tol = xmalloc(n * sizeof(double), "bounds");
+    for (size_t i = 0; i < n; i++) tol[i] = sum_tolerance(K[i], abs_sum[i]);
+    return tol;
+}
+
+/* The four results of one table's matmul_forward + matmul_backward. */
+typedef struct {
+    float *out, *dinp, *dw, *db;
+} MatmulResult;
+
+static MatmulResult run_matmul(const GPT2Ops *op, const float *inp, const float *w, const float *bias,
+                               const float *dout, const float *dw0, const float *db0, int B, int T, int C, int OC) {
+    size_t BT = (size_t)B * T, nx = BT * C, nw = (size_t)OC * C, no = BT * OC;
+    MatmulResult r = {xmalloc(no * sizeof(float), "out"), xmalloc(nx * sizeof(float), "dinp"), copy_floats(dw0, nw),
+                      copy_floats(db0, OC)};
+    /* garbage in the written outputs: it must not leak into the results */
+    for (size_t i = 0; i < no; i++) r.out[i] = 1e30f;
+    for (size_t i = 0; i < nx; i++) r.dinp[i] = -1e30f;
+    op->matmul_forward(r.out, inp, w, bias, B, T, C, OC);
+    op->matmul_backward(r.dinp, r.dw, bias ? r.db : NULL, dout, inp, w, B, T, C, OC);
+    return r;
+}
+
+static void free_matmul(MatmulResult *r) {
+    free(r->out), free(r->dinp), free(r->dw), free(r->db);
+}
+
 static void check_matmul(int B, int T, int C, int OC, int with_bias) {
     int BT = B * T;
-    char name[128];
-    snprintf(name, sizeof(name), "matmul BT=%d C=%d OC=%d%s", BT, C, OC, with_bias ? "" : " (no bias)");
+    char shape[96], name[160];
+    snprintf(shape, sizeof(shape), "BT=%d C=%d OC=%d%s", BT, C, OC, with_bias ? "" : " (no bias)");
     size_t nx = (size_t)BT * C, nw = (size_t)OC * C, no = (size_t)BT * OC;
     float *inp = random_floats(nx), *w = random_floats(nw), *bias = with_bias ? random_floats(OC) : NULL;
     float *dout = random_floats(no), *dw0 = random_floats(nw), *db0 = random_floats(OC);
-    float *out = xmalloc(no * sizeof(float), "out"), *dinp = xmalloc(nx * sizeof(float), "dinp");
-    float *dw = copy_floats(dw0, nw), *db = copy_floats(db0, OC);
-    /* garbage in the written outputs: it must not leak into the results */
-    for (size_t i = 0; i < no; i++) out[i] = 1e30f;
-    for (size_t i = 0; i < nx; i++) dinp[i] = -1e30f;
 
-    matmul_forward(out, inp, w, bias, B, T, C, OC);
-    matmul_backward(dinp, dw, with_bias ? db : NULL, dout, inp, w, B, T, C, OC);
-
+    /* the double reference: each product a dot product over its own index */
     size_t nmax = no > nw ? no : nw;
     nmax = nmax > nx ? nmax : nx;
-    double *ref = xmalloc(nmax * sizeof(double), "ref"), *abs_sum = xmalloc(nmax * sizeof(double), "abs");
-    int *K = xmalloc(nmax * sizeof(int), "K");
-
-    /* each product is a dot product over its own index, taken in double */
+    double *abs_sum = xmalloc(nmax * sizeof(double), "abs");
+    double *r_out = xmalloc(no * sizeof(double), "ref"), *r_dx = xmalloc(nx * sizeof(double), "ref");
+    double *r_dw = xmalloc(nw * sizeof(double), "ref"), *r_db = xmalloc(OC * sizeof(double), "ref");
+    double *tol_out, *tol_dx, *tol_dw, *tol_db;
+    int *K_out = xmalloc(no * sizeof(int), "K"), *K_dx = xmalloc(nx * sizeof(int), "K");
+    int *K_dw = xmalloc(nw * sizeof(int), "K"), *K_db = xmalloc(OC * sizeof(int), "K");
     for (int bt = 0; bt < BT; bt++)
         for (int o = 0; o < OC; o++)
-            ref_dot(&ref[(size_t)bt * OC + o], &abs_sum[(size_t)bt * OC + o], &K[(size_t)bt * OC + o],
+            ref_dot(&r_out[(size_t)bt * OC + o], &abs_sum[(size_t)bt * OC + o], &K_out[(size_t)bt * OC + o],
                     bias ? bias[o] : 0.0, inp + (size_t)bt * C, 1, w + (size_t)o * C, 1, C);
-    double fwd = worst_ratio(out, ref, abs_sum, K, no);
-
+    tol_out = bounds(abs_sum, K_out, no);
     for (int bt = 0; bt < BT; bt++)
         for (int i = 0; i < C; i++)
-            ref_dot(&ref[(size_t)bt * C + i], &abs_sum[(size_t)bt * C + i], &K[(size_t)bt * C + i], 0.0,
+            ref_dot(&r_dx[(size_t)bt * C + i], &abs_sum[(size_t)bt * C + i], &K_dx[(size_t)bt * C + i], 0.0,
                     dout + (size_t)bt * OC, 1, w + i, (size_t)C, OC);
-    double dx = worst_ratio(dinp, ref, abs_sum, K, nx);
-
+    tol_dx = bounds(abs_sum, K_dx, nx);
     for (int o = 0; o < OC; o++)
         for (int i = 0; i < C; i++)
-            ref_dot(&ref[(size_t)o * C + i], &abs_sum[(size_t)o * C + i], &K[(size_t)o * C + i], dw0[(size_t)o * C + i],
-                    dout + o, (size_t)OC, inp + i, (size_t)C, BT);
-    double dwr = worst_ratio(dw, ref, abs_sum, K, nw);
-
-    double dbr = 0.0;
-    if (with_bias) {
-        for (int o = 0; o < OC; o++) {
-            double s = db0[o], a = fabs(s);
-            for (int bt = 0; bt < BT; bt++) {
-                s += dout[(size_t)bt * OC + o];
-                a += fabs(dout[(size_t)bt * OC + o]);
-            }
-            ref[o] = s, abs_sum[o] = a, K[o] = BT + 1;
+            ref_dot(&r_dw[(size_t)o * C + i], &abs_sum[(size_t)o * C + i], &K_dw[(size_t)o * C + i],
+                    dw0[(size_t)o * C + i], dout + o, (size_t)OC, inp + i, (size_t)C, BT);
+    tol_dw = bounds(abs_sum, K_dw, nw);
+    for (int o = 0; o < OC; o++) {
+        double s = db0[o], a = fabs(s);
+        for (int bt = 0; bt < BT; bt++) {
+            s += dout[(size_t)bt * OC + o];
+            a += fabs(dout[(size_t)bt * OC + o]);
         }
-        dbr = worst_ratio(db, ref, abs_sum, K, OC);
+        r_db[o] = with_bias ? s : db0[o], abs_sum[o] = a, K_db[o] = BT + 1;
     }
-    CHECK(fwd <= 1 && dx <= 1 && dwr <= 1 && dbr <= 1, name,
-          "error / rounding bound: out %.3g, dinp %.3g, dweight %.3g, dbias %.3g (must be <= 1)", fwd, dx, dwr, dbr);
+    tol_db = bounds(abs_sum, K_db, OC);
 
-    /* deterministic: a second run, and a run on one thread, give the same bits */
-    float *out2 = xmalloc(no * sizeof(float), "out2"), *dinp2 = xmalloc(nx * sizeof(float), "dinp2");
-    float *dw2 = copy_floats(dw0, nw), *db2 = copy_floats(db0, OC);
-    int same = 1, saved_threads = 1;
-    for (int threads = 0; threads < 2; threads++) {
-        if (threads == 1) saved_threads = set_threads(1);
-        memcpy(dw2, dw0, nw * sizeof(float));
-        memcpy(db2, db0, OC * sizeof(float));
-        matmul_forward(out2, inp, w, bias, B, T, C, OC);
-        matmul_backward(dinp2, dw2, with_bias ? db2 : NULL, dout, inp, w, B, T, C, OC);
-        same &= same_bits(out, out2, no) && same_bits(dinp, dinp2, nx) && same_bits(dw, dw2, nw) &&
-                same_bits(db, db2, OC);
-        if (threads == 1) set_threads(saved_threads);
+    MatmulResult res[NTABLES];
+    for (int k = 0; k < NTABLES; k++) {
+        const GPT2Ops *op = TABLES[k];
+        MatmulResult *r = &res[k];
+        *r = run_matmul(op, inp, w, bias, dout, dw0, db0, B, T, C, OC);
+        double e_out = worst_bound(r->out, r_out, tol_out, no), e_dx = worst_bound(r->dinp, r_dx, tol_dx, nx);
+        double e_dw = worst_bound(r->dw, r_dw, tol_dw, nw), e_db = worst_bound(r->db, r_db, tol_db, OC);
+        snprintf(name, sizeof(name), "%s matmul %s", op->name, shape);
+        CHECK(e_out <= 1 && e_dx <= 1 && e_dw <= 1 && e_db <= 1, name,
+              "error / rounding bound: out %.3g, dinp %.3g, dweight %.3g, dbias %.3g (must be <= 1)", e_out, e_dx,
+              e_dw, e_db);
+
+        /* deterministic: a second run, and a run on one thread, give the same bits */
+        int same = 1;
+        for (int threads = 0; threads < 2; threads++) {
+            int saved_threads = threads == 1 ? set_threads(1) : 0;
+            MatmulResult again = run_matmul(op, inp, w, bias, dout, dw0, db0, B, T, C, OC);
+            same &= same_bits(r->out, again.out, no) && same_bits(r->dinp, again.dinp, nx) &&
+                    same_bits(r->dw, again.dw, nw) && same_bits(r->db, again.db, OC);
+            free_matmul(&again);
+            if (threads == 1) set_threads(saved_threads);
+        }
+        snprintf(name, sizeof(name), "%s matmul %s deterministic", op->name, shape);
+        CHECK(same, name, "a second run or a one-thread run gave different bits");
     }
-    snprintf(name + strlen(name), sizeof(name) - strlen(name), " deterministic");
-    CHECK(same, name, "a second run or a one-thread run gave different bits");
-
-    free(inp), free(w), free(bias), free(dout), free(dw0), free(db0), free(out), free(dinp), free(dw), free(db);
-    free(out2), free(dinp2), free(dw2), free(db2), free(ref), free(abs_sum), free(K);
+    for (int k = 1; k < NTABLES; k++) {
+        double gaps[4] = {twin_gap(res[k].out, res[0].out, no, tol_out, 0),
+                          twin_gap(res[k].dinp, res[0].dinp, nx, tol_dx, 0),
+                          twin_gap(res[k].dw, res[0].dw, nw, tol_dw, 0), twin_gap(res[k].db, res[0].db, OC, tol_db, 0)};
+        double g = 0.0;
+        for (int j = 0; j < 4; j++) g = gaps[j] > g || isnan(gaps[j]) ? gaps[j] : g;
+        snprintf(name, sizeof(name), "%s matmul %s vs its plain twin", TABLES[k]->name, shape);
+        CHECK(g <= 1, name, "|fast - plain| / (2 rounding bounds) = %.3g (must be <= 1)", g);
+    }
+    for (int k = 0; k < NTABLES; k++) free_matmul(&res[k]);
+    free(inp), free(w), free(bias), free(dout), free(dw0), free(db0), free(abs_sum);
+    free(r_out), free(r_dx), free(r_dw), free(r_db), free(tol_out), free(tol_dx), free(tol_dw), free(tol_db);
+    free(K_out), free(K_dx), free(K_dw), free(K_db);
 }
 
 #define SQRT_2_OVER_PI 0.79788456080286535588
@@ -179,15 +238,18 @@ static void check_matmul(int B, int T, int C, int OC, int with_bias) {
 /* GELU forward and backward against the formula in double, for x across
  * [-12, 12] (tanh saturates well inside it) plus a few exact points. */
 static void check_gelu(void) {
+    float *plain_y = NULL, *plain_dx = NULL;
     enum { N = 24001 };
-    float *x = xmalloc(N * sizeof(float), "x"), *y = xmalloc(N * sizeof(float), "y");
-    float *d = xmalloc(N * sizeof(float), "d"), *dx = xmalloc(N * sizeof(float), "dx");
+    float *x = xmalloc(N * sizeof(float), "x"), *d = xmalloc(N * sizeof(float), "d");
     for (int i = 0; i < N; i++) {
         x[i] = -12.0f + 24.0f * (float)i / (N - 1);
         d[i] = 1.0f + 0.5f * rand_sym();
     }
-    gelu_forward(y, x, N);
-    gelu_backward(dx, x, d, N);
+    for (int k = 0; k < NTABLES; k++) {
+    const GPT2Ops *op = TABLES[k];
+    float *y = xmalloc(N * sizeof(float), "y"), *dx = xmalloc(N * sizeof(float), "dx");
+    op->gelu_forward(y, x, N);
+    op->gelu_backward(dx, x, d, N);
     double worst_y = 0.0, worst_dx = 0.0;
     for (int i = 0; i < N; i++) {
         double v = x[i], u = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v), th = tanh(u);
@@ -199,9 +261,27 @@ static void check_gelu(void) {
         if (!(ey <= worst_y)) worst_y = isnan(ey) ? INFINITY : ey;
         if (!(ed <= worst_dx)) worst_dx = isnan(ed) ? INFINITY : ed;
     }
-    CHECK(worst_y <= 1 && worst_dx <= 1, "gelu forward and backward vs double",
-          "error / (1e-6 |x|): forward %.3g, backward %.3g", worst_y, worst_dx);
-    free(x), free(y), free(d), free(dx);
+    char name[64];
+    snprintf(name, sizeof(name), "%s gelu forward and backward vs double", op->name);
+    CHECK(worst_y <= 1 && worst_dx <= 1, name, "error / (1e-6 |x|): forward %.3g, backward %.3g", worst_y, worst_dx);
+    if (k == 0) {
+        plain_y = y, plain_dx = dx;
+        continue;
+    }
+    /* both within the bounds above, so within twice them of each other */
+    double gap_y = 0.0, gap_dx = 0.0;
+    for (int i = 0; i < N; i++) {
+        double ey = fabs(y[i] - plain_y[i]) / (2e-6 * (fabs(x[i]) + 1e-3));
+        double ed = fabs(dx[i] - plain_dx[i]) / (2e-6 * (fabs(x[i]) + 1.0));
+        if (!(ey <= gap_y)) gap_y = isnan(ey) ? INFINITY : ey;
+        if (!(ed <= gap_dx)) gap_dx = isnan(ed) ? INFINITY : ed;
+    }
+    snprintf(name, sizeof(name), "%s gelu vs its plain twin", op->name);
+    CHECK(gap_y <= 1 && gap_dx <= 1, name, "|fast - plain| / twice the bound: forward %.3g, backward %.3g", gap_y,
+          gap_dx);
+    free(y), free(dx);
+    }
+    free(x), free(d), free(plain_y), free(plain_dx);
 }
 
 /* cross-entropy and its in-place backward against double, for rows with a
@@ -213,9 +293,13 @@ static void check_crossentropy(int B, int T, int V) {
     int *targets = xmalloc(BT * sizeof(int), "targets");
     for (size_t i = 0; i < (size_t)BT * V; i++) logits[i] = 8.0f * rand_sym() + (i % 97 == 0 ? -100.0f : 0.0f);
     for (int bt = 0; bt < BT; bt++) targets[bt] = (int)((bt * 7919u) % (unsigned)V);
+    float *plain_losses = NULL, *plain_dl = NULL;
+    for (int k = 0; k < NTABLES; k++) {
+    const GPT2Ops *op = TABLES[k];
     float *dl = copy_floats(logits, (size_t)BT * V);
-    crossentropy_forward(losses, logits, targets, B, T, V);
-    crossentropy_backward(dl, targets, B, T, V);
+    losses = xmalloc(BT * sizeof(float), "losses");
+    op->crossentropy_forward(losses, logits, targets, B, T, V);
+    op->crossentropy_backward(dl, targets, B, T, V);
     double worst_loss = 0.0, worst_grad = 0.0;
     for (int bt = 0; bt < BT; bt++) {
         const float *l = logits + (size_t)bt * V;
@@ -232,11 +316,22 @@ static void check_crossentropy(int B, int T, int V) {
             if (!(eg <= worst_grad)) worst_grad = isnan(eg) ? INFINITY : eg;
         }
     }
-    char name[64];
-    snprintf(name, sizeof(name), "crossentropy forward and backward vs double, V=%d", V);
+    char name[80];
+    snprintf(name, sizeof(name), "%s crossentropy forward and backward vs double, V=%d", op->name, V);
     CHECK(worst_loss <= 1 && worst_grad <= 1, name, "error / 1e-6: loss %.3g, dlogits %.3g", worst_loss,
           worst_grad);
-    free(logits), free(losses), free(targets), free(dl);
+    if (k == 0) {
+        plain_losses = losses, plain_dl = dl;
+        continue;
+    }
+    /* the gradients are of size 1/BT: the tolerance scales with it */
+    double gap_l = twin_gap(losses, plain_losses, BT, NULL, 1e-6);
+    double gap_d = twin_gap(dl, plain_dl, (size_t)BT * V, NULL, 1e-6 / BT);
+    snprintf(name, sizeof(name), "%s crossentropy V=%d vs its plain twin", op->name, V);
+    CHECK(gap_l <= 1 && gap_d <= 1, name, "|fast - plain| / 2 tolerances: loss %.3g, dlogits %.3g", gap_l, gap_d);
+    free(losses), free(dl);
+    }
+    free(logits), free(targets), free(plain_losses), free(plain_dl);
 }
 
 /* worst |got - ref| / (tol * (1 + |ref|)) over n entries; > 1 fails */
@@ -309,10 +404,6 @@ static void check_attention(int B, int T, int C, int NH) {
     size_t n3 = (size_t)B * T * 3 * C, n = (size_t)B * T * C, na = (size_t)B * NH * T * T;
     float *qkv = random_floats(n3), *dout = random_floats(n);
     for (size_t i = 0; i < n3; i++) qkv[i] *= 2.0f; /* scores spread enough to make softmax uneven */
-    float *out = xmalloc(n * sizeof(float), "out"), *att = xmalloc(na * sizeof(float), "att");
-    float *dqkv = xmalloc(n3 * sizeof(float), "dqkv"), *datt = xmalloc(na * sizeof(float), "datt");
-    attention_forward(out, att, qkv, B, T, C, NH);
-    attention_backward(dqkv, datt, dout, qkv, att, B, T, C, NH);
     double *rout = xcalloc(n, sizeof(double), "ref"), *ratt = xcalloc(na, sizeof(double), "ref");
     double *rd = xcalloc(n3, sizeof(double), "ref"), *da = xmalloc(T * sizeof(double), "da");
     double scale = 1.0 / sqrt((double)hs);
@@ -351,13 +442,32 @@ static void check_attention(int B, int T, int C, int NH) {
                     }
                 }
             }
-    double e_out = worst_scaled(out, rout, n, 1e-5), e_att = worst_scaled(att, ratt, na, 1e-5);
-    double e_d = worst_scaled(dqkv, rd, n3, 1e-5);
-    char name[64];
-    snprintf(name, sizeof(name), "attention B=%d T=%d C=%d NH=%d vs double", B, T, C, NH);
-    CHECK(e_out <= 1 && e_att <= 1 && e_d <= 1, name, "error / (1e-5 (1 + |ref|)): out %.3g, att %.3g, dqkv %.3g",
-          e_out, e_att, e_d);
-    free(qkv), free(dout), free(out), free(att), free(dqkv), free(datt), free(rout), free(ratt), free(rd), free(da);
+    float *plain[3] = {NULL, NULL, NULL}; /* out, att, dqkv of the plain functions */
+    for (int k = 0; k < NTABLES; k++) {
+        const GPT2Ops *op = TABLES[k];
+        float *out = xmalloc(n * sizeof(float), "out"), *att = xmalloc(na * sizeof(float), "att");
+        float *dqkv = xmalloc(n3 * sizeof(float), "dqkv"), *datt = xmalloc(na * sizeof(float), "datt");
+        op->attention_forward(out, att, qkv, B, T, C, NH);
+        op->attention_backward(dqkv, datt, dout, qkv, att, B, T, C, NH);
+        double e_out = worst_scaled(out, rout, n, 1e-5), e_att = worst_scaled(att, ratt, na, 1e-5);
+        double e_d = worst_scaled(dqkv, rd, n3, 1e-5);
+        char name[80];
+        snprintf(name, sizeof(name), "%s attention B=%d T=%d C=%d NH=%d vs double", op->name, B, T, C, NH);
+        CHECK(e_out <= 1 && e_att <= 1 && e_d <= 1, name,
+              "error / (1e-5 (1 + |ref|)): out %.3g, att %.3g, dqkv %.3g", e_out, e_att, e_d);
+        free(datt);
+        if (k == 0) {
+            plain[0] = out, plain[1] = att, plain[2] = dqkv;
+            continue;
+        }
+        double g_out = twin_gap(out, plain[0], n, NULL, 1e-5), g_att = twin_gap(att, plain[1], na, NULL, 1e-5);
+        double g_d = twin_gap(dqkv, plain[2], n3, NULL, 1e-5);
+        snprintf(name, sizeof(name), "%s attention B=%d T=%d C=%d NH=%d vs its plain twin", op->name, B, T, C, NH);
+        CHECK(g_out <= 1 && g_att <= 1 && g_d <= 1, name,
+              "|fast - plain| / (2e-5 (1 + |plain|)): out %.3g, att %.3g, dqkv %.3g", g_out, g_att, g_d);
+        free(out), free(att), free(dqkv);
+    }
+    free(qkv), free(dout), free(rout), free(ratt), free(rd), free(da), free(plain[0]), free(plain[1]), free(plain[2]);
 }
 
 int main(void) {

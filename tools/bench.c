@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 
 #include "common.h"
+#include "generation.h"
 #include "gpt2.h"
 
 #ifdef _OPENMP
@@ -91,10 +92,11 @@ static StepTimes time_steps(GPT2 *m, const int *x, const int *y, int B, int T, i
 
 /* ---- where the time goes: every op once at the model's shapes ---- */
 
-#define TIME_OP(dst, stmt)                                                    \
+#define TIME_OP(dst, stmt) TIME_OP_REPS(dst, OP_REPS, stmt)
+#define TIME_OP_REPS(dst, reps, stmt)                                         \
     do {                                                                      \
         double best_ = 1e30;                                                  \
-        for (int r_ = 0; r_ < OP_REPS; r_++) {                                \
+        for (int r_ = 0; r_ < (reps); r_++) {                                 \
             double t0_ = now_seconds();                                       \
             stmt;                                                             \
             double t_ = now_seconds() - t0_;                                  \
@@ -107,11 +109,30 @@ typedef struct {
     const char *name;
     double ms;    /* per train step: one call's time times the calls per step */
     double flops; /* per train step, 0 where not counted */
+    double ref_ms; /* the same through gpt2.c's plain loop, where the op has a fast twin; else 0 */
 } OpRow;
+
+/* An op with a fast twin: times `call` through the model's table (fastops.c
+ * in the default build) and once through gpt2.c's plain loops, which are
+ * too slow at these sizes for repeats. */
+#define TIME_TWIN(row, calls, flops_, call)                                   \
+    do {                                                                      \
+        const GPT2Ops *op = m->ops;                                           \
+        TIME_OP(ms, op->call);                                                \
+        row.ms = ms * (calls);                                                \
+        row.flops = (flops_);                                                 \
+        row.ref_ms = 0;                                                       \
+        if (compare_reference) {                                              \
+            op = &GPT2_REFERENCE_OPS;                                         \
+            TIME_OP_REPS(ms, 1, op->call);                                    \
+            row.ref_ms = ms * (calls);                                        \
+        }                                                                     \
+    } while (0)
 
 /* Calls each op on layer 0's buffers and scales by how often a train step
  * calls it. Run after time_steps: it overwrites activations and gradients. */
 static int profile_ops(GPT2 *m, int B, int T, OpRow *rows) {
+    int compare_reference = m->ops != &GPT2_REFERENCE_OPS;
     const GPT2Config *c = &m->config;
     int C = c->C, NH = c->NH, L = c->L, V = c->V;
     size_t BT = (size_t)B * T, BTC = BT * C;
@@ -138,59 +159,78 @@ static int profile_ops(GPT2 *m, int B, int T, OpRow *rows) {
     for (int i = 0; i < 5; i++) {
         int calls = i == 4 ? 1 : L;
         double flops = 2.0 * BT * mm[i].in * mm[i].out * calls;
-        TIME_OP(ms, matmul_forward(mm[i].y, mm[i].x, mm[i].w, mm[i].bias, B, T, mm[i].in, mm[i].out));
         snprintf(names[2 * i], sizeof(names[0]), "matmul_forward %s", mm[i].name);
-        rows[n++] = (OpRow){names[2 * i], ms * calls, flops};
-        TIME_OP(ms, matmul_backward(mm[i].dx, mm[i].dw, mm[i].dbias, mm[i].dy, mm[i].x, mm[i].w, B, T, mm[i].in,
-                                    mm[i].out));
+        rows[n].name = names[2 * i];
+        TIME_TWIN(rows[n], calls, flops,
+                  matmul_forward(mm[i].y, mm[i].x, mm[i].w, mm[i].bias, B, T, mm[i].in, mm[i].out));
+        n++;
         snprintf(names[2 * i + 1], sizeof(names[0]), "matmul_backward %s", mm[i].name);
-        rows[n++] = (OpRow){names[2 * i + 1], ms * calls, 2 * flops};
+        rows[n].name = names[2 * i + 1];
+        TIME_TWIN(rows[n], calls, 2 * flops,
+                  matmul_backward(mm[i].dx, mm[i].dw, mm[i].dbias, mm[i].dy, mm[i].x, mm[i].w, B, T, mm[i].in,
+                                  mm[i].out));
+        n++;
     }
-    TIME_OP(ms, attention_forward(a.atty, a.att, a.qkv, B, T, C, NH));
-    rows[n++] = (OpRow){"attention_forward", ms * L, 0};
-    TIME_OP(ms, attention_backward(s.dqkv, s.datt, s.datty, a.qkv, a.att, B, T, C, NH));
-    rows[n++] = (OpRow){"attention_backward", ms * L, 0};
+    rows[n].name = "attention_forward";
+    TIME_TWIN(rows[n], L, 0, attention_forward(a.atty, a.att, a.qkv, B, T, C, NH));
+    n++;
+    rows[n].name = "attention_backward";
+    TIME_TWIN(rows[n], L, 0, attention_backward(s.dqkv, s.datt, s.datty, a.qkv, a.att, B, T, C, NH));
+    n++;
     TIME_OP(ms, layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p.ln1w, p.ln1b, B, T, C));
-    rows[n++] = (OpRow){"layernorm_forward", ms * (2 * L + 1), 0};
+    rows[n++] = (OpRow){"layernorm_forward", ms * (2 * L + 1), 0, 0};
     TIME_OP(ms, layernorm_backward(s.dresidual, g.ln1w, g.ln1b, s.dln, a.encoded, p.ln1w, a.ln1_mean, a.ln1_rstd,
                                    B, T, C));
-    rows[n++] = (OpRow){"layernorm_backward", ms * (2 * L + 1), 0};
-    TIME_OP(ms, gelu_forward(a.fch_gelu, a.fch, 4 * BTC));
-    rows[n++] = (OpRow){"gelu_forward", ms * L, 0};
-    TIME_OP(ms, gelu_backward(s.dfch, a.fch, s.dfch_gelu, 4 * BTC));
-    rows[n++] = (OpRow){"gelu_backward", ms * L, 0};
+    rows[n++] = (OpRow){"layernorm_backward", ms * (2 * L + 1), 0, 0};
+    rows[n].name = "gelu_forward";
+    TIME_TWIN(rows[n], L, 0, gelu_forward(a.fch_gelu, a.fch, 4 * BTC));
+    n++;
+    rows[n].name = "gelu_backward";
+    TIME_TWIN(rows[n], L, 0, gelu_backward(s.dfch, a.fch, s.dfch_gelu, 4 * BTC));
+    n++;
     TIME_OP(ms, residual_forward(a.residual2, a.encoded, a.attproj, BTC));
-    rows[n++] = (OpRow){"residual_forward", ms * 2 * L, 0};
+    rows[n++] = (OpRow){"residual_forward", ms * 2 * L, 0, 0};
     TIME_OP(ms, encoder_forward(a.encoded, m->inputs, p.wte, p.wpe, B, T, C));
-    rows[n++] = (OpRow){"encoder_forward", ms, 0};
+    rows[n++] = (OpRow){"encoder_forward", ms, 0, 0};
     TIME_OP(ms, encoder_backward(g.wte, g.wpe, s.dresidual, m->inputs, B, T, C));
-    rows[n++] = (OpRow){"encoder_backward", ms, 0};
-    TIME_OP(ms, crossentropy_forward(a.losses, a.logits, m->targets, B, T, V));
-    rows[n++] = (OpRow){"crossentropy_forward", ms, 0};
-    TIME_OP(ms, crossentropy_backward(a.logits, m->targets, B, T, V));
-    rows[n++] = (OpRow){"crossentropy_backward", ms, 0};
+    rows[n++] = (OpRow){"encoder_backward", ms, 0, 0};
+    rows[n].name = "crossentropy_forward";
+    TIME_TWIN(rows[n], 1, 0, crossentropy_forward(a.losses, a.logits, m->targets, B, T, V));
+    n++;
+    rows[n].name = "crossentropy_backward";
+    TIME_TWIN(rows[n], 1, 0, crossentropy_backward(a.logits, m->targets, B, T, V));
+    n++;
     TIME_OP(ms, gpt2_zero_grad(m));
-    rows[n++] = (OpRow){"zero_grad", ms, 0};
+    rows[n++] = (OpRow){"zero_grad", ms, 0, 0};
     TIME_OP(ms, gpt2_update(m, &opt, 100));
-    rows[n++] = (OpRow){"adamw (gpt2_update)", ms, 0};
+    rows[n++] = (OpRow){"adamw (gpt2_update)", ms, 0, 0};
     return n;
 }
 
 static void print_profile(const OpRow *rows, int n, double step_ms, size_t num_parameters) {
-    double total = 0.0;
-    printf("\n| op (124M, B=%d, T=%d, per train step) | ms | %% of step | GFLOP/s |\n", BENCH_B, BENCH_T);
-    printf("|---|---:|---:|---:|\n");
+    double total = 0.0, ref_total = 0.0, twin_total = 0.0;
+    printf("\n| op (124M, B=%d, T=%d, per train step) | ms | %% of step | GFLOP/s | gpt2.c's plain loops, ms | "
+           "speedup |\n", BENCH_B, BENCH_T);
+    printf("|---|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < n; i++) {
-        total += rows[i].ms;
-        if (rows[i].flops > 0)
-            printf("| %s | %.1f | %.1f | %.0f |\n", rows[i].name, rows[i].ms, 100.0 * rows[i].ms / step_ms,
-                   rows[i].flops / (rows[i].ms * 1e6));
-        else
-            printf("| %s | %.1f | %.1f | |\n", rows[i].name, rows[i].ms, 100.0 * rows[i].ms / step_ms);
+        const OpRow *r = &rows[i];
+        total += r->ms;
+        printf("| %s | %.1f | %.1f |", r->name, r->ms, 100.0 * r->ms / step_ms);
+        if (r->flops > 0) printf(" %.0f |", r->flops / (r->ms * 1e6));
+        else printf(" |");
+        if (r->ref_ms > 0) {
+            printf(" %.1f | %.1fx |\n", r->ref_ms, r->ref_ms / r->ms);
+            ref_total += r->ref_ms;
+            twin_total += r->ms;
+        } else {
+            printf(" | |\n");
+        }
     }
     /* AdamW reads params, grads, m, v and writes params, m, v: 28 bytes a parameter */
     double adamw_ms = rows[n - 1].ms;
-    printf("| sum of the ops | %.1f | %.1f | |\n", total, 100.0 * total / step_ms);
+    printf("| sum of the ops | %.1f | %.1f | |", total, 100.0 * total / step_ms);
+    if (ref_total > 0) printf(" %.1f | %.1fx |\n", ref_total + total - twin_total, (ref_total + total - twin_total) / total);
+    else printf(" | |\n");
     printf("(AdamW moves 28 bytes per parameter: %.1f GB/s)\n\n", 28.0 * num_parameters / (adamw_ms * 1e6));
 }
 
@@ -203,6 +243,7 @@ static double time_matvec(GPT2 *m) {
     const GPT2Config *c = &m->config;
     int C = c->C;
     size_t lC = (size_t)C;
+    const GPT2Ops *op = m->ops;
     ParameterTensors p = m->params;
     float *x = m->acts.fch_gelu, *out = m->acts.logits; /* >= 4C and >= V floats */
     for (int i = 0; i < 4 * C; i++) x[i] = rng_uniform(&rng) - 0.5f;
@@ -210,12 +251,12 @@ static double time_matvec(GPT2 *m) {
     for (int r = -1; r < 10; r++) {
         double t0 = now_seconds();
         for (int l = 0; l < c->L; l++) {
-            matmul_forward(out, x, p.qkvw + 3 * l * lC * C, p.qkvb + 3 * l * lC, 1, 1, C, 3 * C);
-            matmul_forward(out, x, p.attprojw + l * lC * C, p.attprojb + l * lC, 1, 1, C, C);
-            matmul_forward(out, x, p.fcw + 4 * l * lC * C, p.fcb + 4 * l * lC, 1, 1, C, 4 * C);
-            matmul_forward(out, x, p.fcprojw + 4 * l * lC * C, p.fcprojb + l * lC, 1, 1, 4 * C, C);
+            op->matmul_forward(out, x, p.qkvw + 3 * l * lC * C, p.qkvb + 3 * l * lC, 1, 1, C, 3 * C);
+            op->matmul_forward(out, x, p.attprojw + l * lC * C, p.attprojb + l * lC, 1, 1, C, C);
+            op->matmul_forward(out, x, p.fcw + 4 * l * lC * C, p.fcb + 4 * l * lC, 1, 1, C, 4 * C);
+            op->matmul_forward(out, x, p.fcprojw + 4 * l * lC * C, p.fcprojb + l * lC, 1, 1, 4 * C, C);
         }
-        matmul_forward(out, x, p.wte, NULL, 1, 1, C, c->V);
+        op->matmul_forward(out, x, p.wte, NULL, 1, 1, C, c->V);
         if (r >= 0) t[r] = (now_seconds() - t0) * 1e3;
     }
     return median(t, 10);
@@ -273,7 +314,7 @@ int main(int argc, char **argv) {
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
-    printf("bench: %d threads, median of %d steps after 1 warm-up\n", threads, steps);
+    printf("bench: %d threads, median of %d steps after 1 warm-up, ops: %s\n", threads, steps, gpt2_default_ops()->name);
 
     int *x, *y;
     GPT2 *m = make_model(&GPT2_124M, BENCH_B, BENCH_T, &x, &y);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "debug_state.h"
 #include "gpt2.h"
 #include "kernels/gpt2_gpu.h"
 

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "generation.h"
 #include "gpt2.h"
 #include "tokenizer.h"
 

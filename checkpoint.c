@@ -1,0 +1,69 @@
+/*
+ * checkpoint.c: the model checkpoint file (llm.c's format, magic 20240326):
+ * a 256-int32 header with the config, then the 16 parameter tensors in
+ * order, float32 (version 3) or bfloat16 (version 5). Loading checks the
+ * header and the file size before allocating; saving is atomic.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "gpt2.h"
+#include "safetensors.h" /* bf16_to_float */
+
+void gpt2_load(GPT2 *model, const char *path) {
+    FILE *f = xfopen(path, "rb");
+    size_t fsize = file_size(f, path);
+    int32_t h[HEADER_INTS];
+    read_header(f, path, h);
+    if (h[0] != CHECKPOINT_MAGIC) die("%s: not a GPT-2 checkpoint (magic %d, expected %d)", path, h[0], CHECKPOINT_MAGIC);
+    if (h[1] != 3 && h[1] != 5) die("%s: unsupported checkpoint version %d (3 = fp32 and 5 = bf16 are supported)", path, h[1]);
+    GPT2Config c = {.maxT = h[2], .V = h[3], .L = h[4], .NH = h[5], .C = h[6], .Vp = h[7]};
+    gpt2_validate_config(&c, path);
+    size_t sizes[NUM_PARAM_TENSORS];
+    size_t n = gpt2_param_sizes(&c, sizes);
+    if (n == 0) die("%s: bad config: maxT=%d V=%d Vp=%d L=%d NH=%d C=%d: the parameter count overflows", path, c.maxT,
+                    c.V, c.Vp, c.L, c.NH, c.C);
+    size_t elem = h[1] == 3 ? sizeof(float) : sizeof(uint16_t);
+    /* Check the size before allocating, so a corrupt header cannot ask for terabytes. */
+    size_t want = mul_size(n, elem, path);
+    if (want > SIZE_MAX - 1024 || fsize != 1024 + want)
+        die("%s: file is %zu bytes, but its header (maxT=%d V=%d Vp=%d L=%d NH=%d C=%d, version %d) needs %s%zu",
+            path, fsize, c.maxT, c.V, c.Vp, c.L, c.NH, c.C, h[1], want > SIZE_MAX - 1024 ? "more than " : "",
+            want > SIZE_MAX - 1024 ? SIZE_MAX : 1024 + want);
+    gpt2_init_empty(model, &c);
+    if (h[1] == 3) {
+        xfread(model->params_memory, sizeof(float), n, f, path);
+    } else {
+        /* widen in chunks to avoid a second full-size buffer */
+        enum { CHUNK = 1 << 16 };
+        uint16_t *buf = xmalloc(CHUNK * sizeof(uint16_t), "bf16 read buffer");
+        for (size_t done = 0; done < n;) {
+            size_t k = n - done < CHUNK ? n - done : CHUNK;
+            xfread(buf, sizeof(uint16_t), k, f, path);
+            for (size_t i = 0; i < k; i++) model->params_memory[done + i] = bf16_to_float(buf[i]);
+            done += k;
+        }
+        free(buf);
+    }
+    xfclose(f, path);
+}
+
+void gpt2_save(const GPT2 *model, const char *path) {
+    const GPT2Config *c = &model->config;
+    int32_t h[HEADER_INTS] = {0};
+    h[0] = CHECKPOINT_MAGIC;
+    h[1] = 3;
+    h[2] = c->maxT;
+    h[3] = c->V;
+    h[4] = c->L;
+    h[5] = c->NH;
+    h[6] = c->C;
+    h[7] = c->Vp;
+    AtomicFile af = atomic_open(path);
+    xfwrite(h, sizeof(int32_t), HEADER_INTS, af.f, af.tmp_path);
+    xfwrite(model->params_memory, sizeof(float), model->num_parameters, af.f, af.tmp_path);
+    atomic_commit(&af);
+}

@@ -1,0 +1,582 @@
+/*
+ * fastops.c: the speed layer. The same ops as gpt2.c, computed faster.
+ *
+ * gpt2.c writes every op as the plain loops of its formula, and that is what
+ * a reader should read. This file holds faster twins of the few ops where
+ * nearly all of a training step's time goes, each named after the plain
+ * function it stands in for (`matmul_forward_fast` for `matmul_forward`).
+ * The default build's model calls them through GPT2_FAST_OPS (model->ops);
+ * `make REFERENCE=1` leaves this file out; test/test_ops.c checks each
+ * against its plain twin at awkward shapes.
+ *
+ * What is sped up, and why it is slow as written in gpt2.c:
+ *   - the matrix products (matmul_forward/_backward): ~95% of a step. The
+ *     plain dot-product loop loads both operands for every multiply-add and
+ *     adds into one running sum, a chain of dependent additions the
+ *     compiler may not reorder. Here a packed, cache-blocked, register-tiled
+ *     gemm keeps 8x32 sums in vector registers.
+ *   - attention, GELU and the softmax of the cross-entropy: their loops call
+ *     expf/tanhf, which the compiler cannot vectorise (a libm call per
+ *     element), and sum into one running float. Here e^x is a short
+ *     polynomial that vectorises (exp_fast), and sums keep 16 partial sums.
+ * Measured speedups over the plain loops: see `make bench` (its per-op table
+ * runs both) and notes.md / engineering.md "Performance on the CPU".
+ *
+ * The price is the order of the additions: sums here are split into lanes
+ * and k-chunks, so results differ from gpt2.c's in the last bits (test_ops
+ * bounds the difference). Every order is fixed, so results are still the same
+ * on every run and for any number of threads.
+ */
+#include "fastops.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "gpt2.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* building blocks: fused multiply-add, lane sums, a vectorisable e^x        */
+
+/* a*b + c. Compiled as ISO C, gcc and clang never fuse a multiply and an add
+ * on their own (that would change results), so the hot loops ask for the
+ * fused multiply-add explicitly where the hardware has one: one instruction
+ * instead of two, and one rounding instead of two. */
+#ifdef FP_FAST_FMAF
+#define MULADD(a, b, c) fmaf(a, b, c)
+#else
+#define MULADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* A running sum s += x[i] is a chain of dependent adds that the compiler may
+ * not reorder (that would change the result), so it stays scalar. Sums here
+ * keep LANES partial sums instead, lane j taking every LANES-th term: the
+ * lanes vectorise, and are added in a fixed order at the end, so the result
+ * is still the same on every run. */
+#define LANES 16
+
+/* sum_i x[i] * y[i] over n floats */
+static float dot(const float *restrict x, const float *restrict y, int n) {
+    float lanes[LANES] = {0.0f};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+#pragma omp simd
+        for (int j = 0; j < LANES; j++) lanes[j] = MULADD(x[i + j], y[i + j], lanes[j]);
+    }
+    float sum = 0.0f;
+    for (; i < n; i++) sum += x[i] * y[i];
+    for (int j = 0; j < LANES; j++) sum += lanes[j];
+    return sum;
+}
+
+/* e^x, standing in for expf in loops that must vectorise (glibc's expf is a
+ * call the compiler cannot vectorise without -ffast-math). x = n ln2 + r with n an integer and
+ * |r| <= ln2/2; then e^x = 2^n e^r, e^r from its Taylor series to degree 7,
+ * and 2^n is the float whose exponent field is n + 127. Measured against
+ * double exp over [-87, 88]: at most 8e-8 relative error (under 1 ulp).
+ *  - n: adding 1.5 * 2^23 rounds x/ln2 to an integer (a float that large has
+ *    no fraction bits) and leaves that integer in the low mantissa bits;
+ *  - ln2 is split into a high part with few mantissa bits, so n * LN2_HI is
+ *    exact, and a small correction (Cody and Waite's reduction);
+ *  - x is first clamped to [-87, 88], where 2^n stays a normal float: e^-87
+ *    is 1.6e-38, a stand-in for 0 in every use here. The clamp is a blend
+ *    with 0/1 weights rather than a comparison select, which gcc does not
+ *    vectorise; NaN stays NaN (and so do +-inf, which become NaN). */
+static inline float exp_fast(float x) {
+    const float LOG2E = 1.44269504f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    const float ROUND = 12582912.0f; /* 1.5 * 2^23 */
+    float below = (float)(x < -87.0f), above = (float)(x > 88.0f);
+    x = below * -87.0f + above * 88.0f + (1.0f - below - above) * x;
+    union {
+        float f;
+        uint32_t u;
+    } rounded = {.f = x * LOG2E + ROUND};
+    float n = rounded.f - ROUND;
+    float r = (x - n * LN2_HI) - n * LN2_LO;
+    float p = 1.0f / 5040.0f;
+    p = MULADD(p, r, 1.0f / 720.0f);
+    p = MULADD(p, r, 1.0f / 120.0f);
+    p = MULADD(p, r, 1.0f / 24.0f);
+    p = MULADD(p, r, 1.0f / 6.0f);
+    p = MULADD(p, r, 0.5f);
+    p = MULADD(p, r, 1.0f);
+    p = MULADD(p, r, 1.0f);
+    /* the low bits of `rounded` are n + 0x400000 above the exponent 0x4B0 */
+    union {
+        uint32_t u;
+        float f;
+    } pow2n = {.u = (rounded.u - 0x4B400000u + 127u) << 23};
+    return p * pow2n.f;
+}
+
+
+/* ------------------------------------------------------------------------ */
+/* matmul: a linear layer, out = inp @ weight^T + bias (gpt2.c's matmul_*)   */
+
+/*
+ * The three products of a linear layer,
+ *   forward   out (BT,OC)  = inp (BT,C) @ weight^T (C,OC) + bias
+ *   backward  dinp (BT,C)  = dout (BT,OC) @ weight (OC,C)
+ *             dweight (OC,C) += dout^T (OC,BT) @ inp (BT,C)
+ * are each the plain triple loop
+ *   for i < M: for j < N: c[i][j] (+)= sum_k a[i][k] * b[k][j]
+ * over matrices read with different strides. They are nearly all of the
+ * time of a training step, and the plain loop runs at a few percent of the
+ * machine's peak: every multiply-add loads its operands from memory. gemm()
+ * computes the same sums reorganised for the memory hierarchy (notes.md,
+ * "Performance on the CPU"):
+ *   - a register tile: GEMM_MR x GEMM_NR outputs are summed in local
+ *     accumulators that the compiler keeps in vector registers, so each
+ *     loaded a[i][k] serves NR multiply-adds and each b[k][j] serves MR;
+ *   - packing: a (KC x NC) block of b and an (MC x KC) block of a are first
+ *     copied into contiguous panels in the order the tile reads them, which
+ *     also turns every transposed or strided operand into the same layout;
+ *   - cache blocking: the packed blocks are sized to stay in L1/L2 while
+ *     they are reused.
+ * Threads split the output into (MC x NC) blocks, so no two threads write the
+ * same element. Every element sums k in the same order whatever the blocks and
+ * the number of threads: in chunks of KC, each chunk from zero in k order,
+ * added to the output chunk after chunk. Results are therefore deterministic
+ * and independent of the thread count.
+ */
+#define GEMM_MR 8   /* rows of a register tile */
+#define GEMM_NR 32  /* columns: two AVX-512 vectors (four AVX2 ones) */
+#define GEMM_KC 256 /* the k-chunk: a packed b panel of KC x NR floats is 32 KiB, L1-sized */
+#define GEMM_MC 256 /* the largest block of rows ... */
+#define GEMM_NC 256 /* ... and of columns given to one thread */
+
+/* A matrix read through strides: element (i, j) is p[i*rs + j*cs]. */
+typedef struct {
+    const float *p;
+    size_t rs, cs;
+} MatView;
+
+/* One panel of a packed block: dst[k*W + x] = src(x, k) for x < w and
+ * k < kc, where src(x, k) is p[x*xs + k*ks]; entries w <= x < W are zero, so
+ * edge tiles need no special case in the kernel. The loop order follows the
+ * source: a copy of contiguous rows when xs == 1, else a transpose that reads
+ * along k. Inlined with W a constant, the full-width copy is vector moves. */
+static inline void pack_panel(float *restrict dst, int W, const float *restrict p, size_t xs, size_t ks, int w,
+                              int kc) {
+    if (xs == 1 && w == W) {
+        for (int k = 0; k < kc; k++)
+            for (int x = 0; x < W; x++) dst[k * W + x] = p[(size_t)k * ks + x];
+        return;
+    }
+    for (int x = 0; x < w; x++)
+        for (int k = 0; k < kc; k++) dst[k * W + x] = p[x * xs + (size_t)k * ks];
+    for (int k = 0; k < kc; k++)
+        for (int x = w; x < W; x++) dst[k * W + x] = 0.0f;
+}
+
+/* Copy a (rows x kc) block of `a` at (i0, k0) into panels of GEMM_MR rows:
+ * panel q holds, for each k, the MR values a[i0+q*MR+r][k0+k] side by side. */
+static void pack_a(float *restrict dst, MatView a, int i0, int rows, int k0, int kc) {
+    for (int q = 0; q < rows; q += GEMM_MR) {
+        int mr = rows - q < GEMM_MR ? rows - q : GEMM_MR;
+        pack_panel(dst + (size_t)q * kc, GEMM_MR, a.p + (size_t)(i0 + q) * a.rs + (size_t)k0 * a.cs, a.rs, a.cs,
+                   mr, kc);
+    }
+}
+
+/* The same for a (kc x cols) block of `b` at (k0, j0), in panels of GEMM_NR
+ * columns: for each k, the NR values b[k0+k][j0+q*NR+j] side by side. */
+static void pack_b(float *restrict dst, MatView b, int k0, int kc, int j0, int cols) {
+    for (int q = 0; q < cols; q += GEMM_NR) {
+        int nr = cols - q < GEMM_NR ? cols - q : GEMM_NR;
+        pack_panel(dst + (size_t)q * kc, GEMM_NR, b.p + (size_t)k0 * b.rs + (size_t)(j0 + q) * b.cs, b.cs, b.rs,
+                   nr, kc);
+    }
+}
+
+/* gcc finds that j is the loop to vectorise; clang, left alone, unrolls r and
+ * j fully and vectorises k with gathers (50x slower), so it is told. */
+#ifdef __clang__
+#define TILE_K_LOOP _Pragma("clang loop vectorize(disable) interleave(disable)")
+#define TILE_R_LOOP _Pragma("clang loop unroll(full)")
+#else
+#define TILE_K_LOOP
+#define TILE_R_LOOP
+#endif
+
+/* The register tile: acc[r][j] = sum over k < kc of a[r][k] * b[k][j] from
+ * packed panels. MR and NR are constants, so the compiler unrolls r, turns
+ * the j loop into vector multiply-adds and keeps all of acc in registers.
+ * Then c (mr x nr valid entries, row stride ldc) is updated: with `init`,
+ * c = init[j] + acc (init NULL: zero), otherwise c += acc. */
+static void gemm_tile(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
+                      int mr, int nr, int overwrite, const float *init) {
+    float acc[GEMM_MR][GEMM_NR] = {{0.0f}};
+    TILE_K_LOOP
+    for (int k = 0; k < kc; k++) {
+        TILE_R_LOOP
+        for (int r = 0; r < GEMM_MR; r++) {
+            float ar = a[k * GEMM_MR + r];
+#pragma omp simd
+            for (int j = 0; j < GEMM_NR; j++) acc[r][j] = MULADD(ar, b[k * GEMM_NR + j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + (size_t)r * ldc;
+        if (overwrite) {
+            for (int j = 0; j < nr; j++) cr[j] = (init ? init[j] : 0.0f) + acc[r][j];
+        } else {
+            for (int j = 0; j < nr; j++) cr[j] += acc[r][j];
+        }
+    }
+}
+
+/* One (mc x nc) block of c at (i0, j0), the whole sum over k. apack and
+ * bpack are this thread's panel buffers. */
+static void gemm_block(int K, MatView a, MatView b, float *c, size_t ldc, int accumulate, const float *bias, int i0,
+                       int mc, int j0, int nc, float *apack, float *bpack) {
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        int overwrite = k0 == 0 && !accumulate;
+        pack_b(bpack, b, k0, kc, j0, nc);
+        pack_a(apack, a, i0, mc, k0, kc);
+        for (int jp = 0; jp < nc; jp += GEMM_NR) {
+            int nr = nc - jp < GEMM_NR ? nc - jp : GEMM_NR;
+            for (int ip = 0; ip < mc; ip += GEMM_MR) {
+                int mr = mc - ip < GEMM_MR ? mc - ip : GEMM_MR;
+                gemm_tile(kc, apack + (size_t)ip * kc, bpack + (size_t)jp * kc,
+                          c + (size_t)(i0 + ip) * ldc + j0 + jp, ldc, mr, nr, overwrite,
+                          bias ? bias + j0 + jp : NULL);
+            }
+        }
+    }
+}
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int round_up(int x, int m) {
+    return (x + m - 1) / m * m;
+}
+
+/* c (M,N) with row stride ldc:  c = bias + a @ b  (bias (N) or NULL), or with
+ * `accumulate`, c += a @ b. a is (M,K), b is (K,N). */
+static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc, int accumulate, const float *bias) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* an empty sum */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                if (!accumulate) c[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
+        return;
+    }
+    /* Blocks as large as allowed, then halved until every thread has several
+     * to do (so an uneven split costs little). The block sizes do not change
+     * any sum, only who computes it. */
+    int threads = max_threads();
+    int mc = round_up(M < GEMM_MC ? M : GEMM_MC, GEMM_MR);
+    int nc = round_up(N < GEMM_NC ? N : GEMM_NC, GEMM_NR);
+    while (((M + mc - 1) / mc) * ((N + nc - 1) / nc) < 4 * threads && (mc > 2 * GEMM_MR || nc > 2 * GEMM_NR)) {
+        if (mc >= nc && mc > 2 * GEMM_MR) mc = round_up(mc / 2, GEMM_MR);
+        else if (nc > 2 * GEMM_NR) nc = round_up(nc / 2, GEMM_NR);
+        else mc = round_up(mc / 2, GEMM_MR);
+    }
+    int mblocks = (M + mc - 1) / mc, nblocks = (N + nc - 1) / nc;
+    int kc = K < GEMM_KC ? K : GEMM_KC;
+    size_t apack_size = (size_t)mc * kc, bpack_size = (size_t)nc * kc;
+    float *packs = xmalloc((apack_size + bpack_size) * threads * sizeof(float), "matmul panels");
+#pragma omp parallel
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *apack = packs + (apack_size + bpack_size) * tid, *bpack = apack + apack_size;
+        /* blocks are handed out as threads become free (which block a thread
+         * gets changes no result). Row blocks vary fastest: with B*T <= MC
+         * there is one row block, and each block of b (the weights, in the
+         * forward pass) is packed and read from memory once. */
+#pragma omp for schedule(dynamic)
+        for (int blk = 0; blk < mblocks * nblocks; blk++) {
+            int i0 = (blk % mblocks) * mc, j0 = (blk / mblocks) * nc;
+            gemm_block(K, a, b, c, ldc, accumulate, bias, i0, M - i0 < mc ? M - i0 : mc, j0,
+                       N - j0 < nc ? N - j0 : nc, apack, bpack);
+        }
+    }
+    free(packs);
+}
+
+/* Below this many positions the forward pass is a matrix-vector product (a
+ * token at a time in generation): each weight is used BT times only, so it is
+ * memory-bound and packing would only add traffic. */
+#define MATVEC_MAX_ROWS 4
+
+/* Stands in for matmul_forward: out (B,T,OC) = bias + inp (B,T,C) @ weight^T,
+ * weight (OC,C), bias (OC) or NULL. With few positions the output channels are split across threads, each
+ * weight row is streamed once and dotted with every position; otherwise it is
+ * gemm with b[i][oc] = weight[oc][i]. */
+void matmul_forward_fast(float *out, const float *inp, const float *weight, const float *bias, int B, int T, int C,
+                    int OC) {
+    int BT = B * T;
+    if (BT <= MATVEC_MAX_ROWS) {
+#pragma omp parallel for schedule(static)
+        for (int oc = 0; oc < OC; oc++) {
+            const float *w = weight + (size_t)oc * C;
+            for (int bt = 0; bt < BT; bt++)
+                out[(size_t)bt * OC + oc] = (bias ? bias[oc] : 0.0f) + dot(inp + (size_t)bt * C, w, C);
+        }
+        return;
+    }
+    MatView a = {inp, (size_t)C, 1}, b = {weight, 1, (size_t)C};
+    gemm(BT, OC, C, a, b, out, (size_t)OC, 0, bias);
+}
+
+/* Stands in for matmul_backward, as two products and a column sum:
+ * dinp (B,T,C) = dout @ weight (WRITTEN), dweight (OC,C) += dout^T @ inp,
+ * dbias (OC) += sum over positions of dout. */
+void matmul_backward_fast(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int B, int T, int C, int OC) {
+    int BT = B * T;
+    MatView d = {dout, (size_t)OC, 1}, w = {weight, (size_t)C, 1};
+    gemm(BT, C, OC, d, w, dinp, (size_t)C, 0, NULL);
+    MatView dT = {dout, 1, (size_t)OC}, x = {inp, (size_t)C, 1};
+    gemm(OC, C, BT, dT, x, dweight, (size_t)C, 1, NULL);
+    if (dbias) {
+        /* each thread owns a range of channels and sums positions in order */
+#pragma omp parallel for schedule(static)
+        for (int o0 = 0; o0 < OC; o0 += 256) {
+            int o1 = OC - o0 < 256 ? OC : o0 + 256;
+            for (int bt = 0; bt < BT; bt++) {
+                const float *g = dout + (size_t)bt * OC;
+#pragma omp simd
+                for (int oc = o0; oc < o1; oc++) dbias[oc] += g[oc];
+            }
+        }
+    }
+}
+/* ------------------------------------------------------------------------ */
+/* attention: causal multi-head self-attention                              */
+
+/* One query attending over n keys (positions 0..n-1) of one head:
+ *   score[t2] = q . k[t2] / sqrt(hs),  att = softmax(score),  out = sum_t2 att[t2] v[t2]
+ * k and v point at position 0 of this head; consecutive positions are
+ * kv_stride floats apart. Shared by the full forward pass (keys inside the
+ * (B,T,3C) qkv activation) and the KV-cache step (keys inside the cache). */
+void attention_query_fast(float *out, float *att, const float *q, const float *k, const float *v,
+                             size_t kv_stride, int n, int hs) {
+    float scale = 1.0f / sqrtf((float)hs);
+    float maxv = -INFINITY;
+    for (int t2 = 0; t2 < n; t2++) {
+        att[t2] = dot(q, k + (size_t)t2 * kv_stride, hs) * scale;
+        if (att[t2] > maxv) maxv = att[t2];
+    }
+    /* subtracting the max keeps e^x from overflowing; softmax is unchanged */
+    for (int t2 = 0; t2 < n; t2++) att[t2] = exp_fast(att[t2] - maxv);
+    float sum = 0.0f;
+    for (int t2 = 0; t2 < n; t2++) sum += att[t2];
+    float inv = 1.0f / sum;
+    for (int t2 = 0; t2 < n; t2++) att[t2] *= inv;
+    for (int i = 0; i < hs; i++) out[i] = 0.0f;
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *vt = v + (size_t)t2 * kv_stride;
+        for (int i = 0; i < hs; i++) out[i] += att[t2] * vt[i];
+    }
+}
+
+/* qkv (B,T,3C) holds [q | k | v] per position; head h uses channels
+ * h*hs .. h*hs+hs-1 of each part. Query position t of head h attends over
+ * positions 0..t (causal). att (B,NH,T,T) keeps the probabilities for the
+ * backward pass (zero above the diagonal); out (B,T,C), heads concatenated. */
+void attention_forward_fast(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    int hs = C / NH;
+    size_t C3 = (size_t)3 * C;
+#pragma omp parallel for collapse(3)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            for (int t = 0; t < T; t++) {
+                const float *seq = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* position 0, head h */
+                float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                attention_query_fast(out + ((size_t)b * T + t) * C + (size_t)h * hs, a, seq + t * C3, seq + C,
+                                 seq + 2 * (size_t)C, C3, t + 1, hs);
+                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Backward, per (b, h), query position t, key position t2 <= t:
+ *   datt[t2]   = dout[t] . v[t2]                  dv[t2] += att[t2] * dout[t]
+ *   dscore[t2] = att[t2] * (datt[t2] - sum_j att[j] * datt[j])    (softmax backward)
+ *   dq[t]     += dscore[t2] * k[t2] / sqrt(hs)     dk[t2] += dscore[t2] * q[t] / sqrt(hs)
+ * Keys and values of position t2 collect from every later query, so threads
+ * split over (b, h) pairs, which own disjoint slices of dqkv. dqkv is WRITTEN. */
+void attention_backward_fast(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
+                        int T, int C, int NH) {
+    int hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    size_t C3 = (size_t)3 * C;
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            for (int t = 0; t < T; t++)
+                for (int part = 0; part < 3; part++)
+                    memset(dqkv + ((size_t)b * T + t) * C3 + (size_t)part * C + (size_t)h * hs, 0,
+                           (size_t)hs * sizeof(float));
+            for (int t = 0; t < T; t++) {
+                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
+                const float *d = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
+                const float *q = qkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
+                float *dq = dqkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
+                float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = qkv + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
+                    float *dv = dqkv + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
+                    float s = dot(d, v, hs);
+                    for (int i = 0; i < hs; i++) dv[i] += a[t2] * d[i];
+                    da[t2] = s;
+                    att_datt += a[t2] * s;
+                }
+                for (int t2 = t + 1; t2 < T; t2++) da[t2] = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = qkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
+                    float *dk = dqkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
+                    float ds = a[t2] * (da[t2] - att_datt) * scale;
+                    for (int i = 0; i < hs; i++) {
+                        dq[i] += ds * k[i];
+                        dk[i] += ds * q[i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* GELU, tanh approximation                                                  */
+
+#define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+
+/* tanh u = 1 - 2 / (e^{2u} + 1), through exp_vec so the GELU loops vectorise
+ * (near u = 0 the subtraction loses relative precision in tanh, but GELU
+ * only uses 1 + tanh and 1 - tanh^2, whose absolute error stays ~1e-7) */
+static inline float tanh_fast(float u) {
+    return 1.0f - 2.0f / (exp_fast(2.0f * u) + 1.0f);
+}
+
+/* out = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3) */
+void gelu_forward_fast(float *out, const float *inp, size_t N) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        out[i] = 0.5f * x * (1.0f + tanh_fast(u));
+    }
+}
+
+/* d out/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+ * dinp is WRITTEN. */
+void gelu_backward_fast(float *dinp, const float *inp, const float *dout, size_t N) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        float th = tanh_fast(u);
+        float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* softmax + cross-entropy over the first V logits                          */
+
+/* max_i l[i] over n > 0 floats, in LANES running maxima (see dot) */
+static float max_lanes(const float *l, int n) {
+    float lanes[LANES];
+    for (int j = 0; j < LANES; j++) lanes[j] = l[0];
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) lanes[j] = l[i + j] > lanes[j] ? l[i + j] : lanes[j];
+    float m = l[0];
+    for (; i < n; i++) m = l[i] > m ? l[i] : m;
+    for (int j = 0; j < LANES; j++) m = lanes[j] > m ? lanes[j] : m;
+    return m;
+}
+
+/* Softmax numerators of one row, e^(l[i] - max), written to `e` (which may be
+ * `l` itself); returns their sum, kept in double: over 50257 terms float
+ * rounding would show in the 6th digit of the loss. Subtracting the max keeps
+ * e^x from overflowing and leaves the softmax unchanged. */
+static double softmax_numerators(float *e, const float *l, int n, float maxv) {
+    double lanes[LANES] = {0.0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        for (int j = 0; j < LANES; j++) {
+            e[i + j] = exp_fast(l[i + j] - maxv);
+            lanes[j] += e[i + j];
+        }
+    }
+    double sum = 0.0;
+    for (; i < n; i++) {
+        e[i] = exp_fast(l[i] - maxv);
+        sum += e[i];
+    }
+    for (int j = 0; j < LANES; j++) sum += lanes[j];
+    return sum;
+}
+
+/* losses (B,T): -log softmax(logits)[target] = logsumexp(logits) - logits[target].
+ * logits (B,T,V). The numerators go to a per-thread row buffer, as the logits
+ * must survive for the backward pass. */
+void crossentropy_forward_fast(float *losses, const float *logits, const int *targets, int B, int T, int V) {
+#pragma omp parallel
+    {
+        float *row = xmalloc((size_t)V * sizeof(float), "softmax row");
+#pragma omp for schedule(static)
+        for (size_t bt = 0; bt < (size_t)B * T; bt++) {
+            const float *l = logits + bt * V;
+            float maxv = max_lanes(l, V);
+            double sum = softmax_numerators(row, l, V, maxv);
+            losses[bt] = (float)(log(sum) + maxv - l[targets[bt]]);
+        }
+        free(row);
+    }
+}
+
+/* For the mean loss over B*T positions:
+ *   dlogits[i] = (softmax(logits)[i] - [i == target]) / (B*T).
+ * IN PLACE: on entry dlogits holds the logits, on exit their gradient. The
+ * (B,T,V) logits are the largest activation, so not keeping a second copy
+ * matters for memory. */
+void crossentropy_backward_fast(float *dlogits, const int *targets, int B, int T, int V) {
+    float dloss = 1.0f / ((float)B * (float)T);
+#pragma omp parallel for schedule(static)
+    for (size_t bt = 0; bt < (size_t)B * T; bt++) {
+        float *l = dlogits + bt * V;
+        float maxv = max_lanes(l, V);
+        double sum = softmax_numerators(l, l, V, maxv);
+        float scale = (float)(1.0 / sum) * dloss;
+#pragma omp simd
+        for (int i = 0; i < V; i++) l[i] *= scale;
+        l[targets[bt]] -= dloss;
+    }
+}
+
+
+/* The model's table (gpt2.h GPT2Ops): every op that has a twin here. */
+const GPT2Ops GPT2_FAST_OPS = {
+    .name = "fast",
+    .matmul_forward = matmul_forward_fast,
+    .matmul_backward = matmul_backward_fast,
+    .attention_query = attention_query_fast,
+    .attention_forward = attention_forward_fast,
+    .attention_backward = attention_backward_fast,
+    .gelu_forward = gelu_forward_fast,
+    .gelu_backward = gelu_backward_fast,
+    .crossentropy_forward = crossentropy_forward_fast,
+    .crossentropy_backward = crossentropy_backward_fast,
+};
