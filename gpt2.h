@@ -33,6 +33,10 @@ typedef struct {
 /* The 16 parameter tensors, in checkpoint order. Each is a pointer into one
  * flat array, so saving, zeroing gradients and AdamW are single loops. */
 #define NUM_PARAM_TENSORS 16
+enum {
+    PARAM_WTE, PARAM_WPE, PARAM_LN1W, PARAM_LN1B, PARAM_QKVW, PARAM_QKVB, PARAM_ATTPROJW, PARAM_ATTPROJB,
+    PARAM_LN2W, PARAM_LN2B, PARAM_FCW, PARAM_FCB, PARAM_FCPROJW, PARAM_FCPROJB, PARAM_LNFW, PARAM_LNFB
+};
 typedef struct {
     float *wte;      /* (Vp, C)     token embedding; also the output projection (tied) */
     float *wpe;      /* (maxT, C)   position embedding */
@@ -234,21 +238,6 @@ typedef struct {
 int gpt2_generate(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, Rng *rng,
                   int (*on_token)(int id, void *ctx), void *ctx);
 
-/* ---- the optimizer ---- */
-
-typedef struct {
-    float lr, beta1, beta2, eps, weight_decay;
-    /* 1: decay every parameter (the fixtures' convention); 0: decay only the
-     * 2-D weight matrices (wte, wpe, qkvw, attprojw, fcw, fcprojw), the GPT-2
-     * recipe: biases and layernorm gains are left alone. */
-    int decay_all;
-} AdamWConfig;
-
-/* One AdamW update of every parameter; t is the step number, starting at 1. */
-void gpt2_update(GPT2 *model, const AdamWConfig *opt, int t);
-/* 1 if tensor i of the checkpoint order is a 2-D weight matrix. */
-int gpt2_tensor_is_matrix(int i);
-
 /* ---- the debug state: one batch with its reference logits, loss, gradients ---- */
 
 #define STATE_VERSION 2
@@ -287,7 +276,5 @@ void residual_forward(float *out, const float *inp1, const float *inp2, size_t N
 void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t N);
 void crossentropy_forward(float *losses, const float *logits, const int *targets, int B, int T, int V);
 void crossentropy_backward(float *dlogits, const int *targets, int B, int T, int V);
-void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
-                  float beta2, float eps, float weight_decay, int t);
 
 #endif

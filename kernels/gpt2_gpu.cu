@@ -269,7 +269,7 @@ void gpt2_gpu_update(GPT2GPU *g, const AdamWConfig *opt, int t) {
     size_t off = 0;
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
         size_t n = g->param_sizes[i];
-        float wd = (opt->decay_all || gpt2_tensor_is_matrix(i)) ? opt->weight_decay : 0.0f;
+        float wd = adamw_weight_decay(opt, i); /* train.c's decay rule */
         OP("", adamw_update_gpu(g->params_memory + off, g->grads_memory + off, g->m_memory + off, g->v_memory + off,
                                 n, opt->lr, opt->beta1, opt->beta2, opt->eps, wd, t));
         off += n;
