@@ -55,9 +55,12 @@ endif
 
 # REFERENCE=1: every program runs gpt2.c's plain loops (the speed layer,
 # fastops.c, is left out), built into its own folder.
-MODEL_SRC = gpt2.c gpt2_memory.c checkpoint.c debug_state.c generation.c adamw_shim.c $(if $(REFERENCE),,fastops.c)
-LIB_SRC  = common.c $(MODEL_SRC) json.c tokenizer.c safetensors.c hf_gpt2.c
-LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+MODEL_SRC = gpt2.c gpt2_memory.c checkpoint.c debug_state.c generation.c $(if $(REFERENCE),,fastops.c)
+TRAIN_SRC = dataloader.c rundir.c plot.c train_setup.c
+LIB_SRC  = common.c $(MODEL_SRC) $(TRAIN_SRC) json.c tokenizer.c safetensors.c hf_gpt2.c
+# train.c is in the library too (train_lib.o: without its main), for AdamW and
+# the loop; ./train links train.o (with main) in its place.
+LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/train_lib.o
 PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BIN)/export_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
            $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors \
@@ -80,12 +83,14 @@ $(BUILD)/tools/%.o: tools/%.c $(wildcard *.h) | $(BUILD)
 $(BUILD)/test/%.o: test/%.c $(wildcard *.h) test/check.h | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DSHARED_DIR='"$(SHARED)"' -c $< -o $@
+$(BUILD)/train_lib.o: train.c $(wildcard *.h) | $(BUILD)
+	$(CC) $(CFLAGS) -DTRAIN_NO_MAIN -c $< -o $@
 $(BUILD):
 	@mkdir -p $@
 
 $(BIN)/test_gpt2: $(BUILD)/test/test_gpt2.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BIN)/train: $(BUILD)/train.o $(LIB_OBJ)
+$(BIN)/train: $(BUILD)/train.o $(filter-out $(BUILD)/train_lib.o,$(LIB_OBJ))
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/generate: $(BUILD)/tools/generate.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -127,12 +132,11 @@ bench-tokenizer: $(BUILD)/bench_tokenizer vocab
 FUZZ_TIME    ?= 60
 FUZZ_TARGETS  = tokenizer vocab checkpoint shard safetensors
 FUZZ_FLAGS    = -std=c11 -g -O1 -I. -Wall -Wextra -Wno-unknown-pragmas -Wno-unused-function \
-                -D_POSIX_C_SOURCE=200809L -DTRAIN_NO_MAIN -include test/fuzz.h -fsanitize=fuzzer,address,undefined
+                -D_POSIX_C_SOURCE=200809L -include test/fuzz.h -fsanitize=fuzzer,address,undefined
 FUZZ_SRC      = $(LIB_SRC) test/fuzz_support.c
-build/fuzz/fuzz_shard: train.c
 build/fuzz/fuzz_%: test/fuzz_%.c $(FUZZ_SRC) test/fuzz.h $(wildcard *.h)
 	@mkdir -p build/fuzz
-	clang $(FUZZ_FLAGS) $< $(FUZZ_SRC) $(if $(filter fuzz_shard,$(notdir $@)),train.c) -o $@ -lm
+	clang $(FUZZ_FLAGS) $< $(FUZZ_SRC) -o $@ -lm
 fuzz-%: build/fuzz/fuzz_% vocab
 	@mkdir -p build/fuzz-corpus/$*
 	@if GPT2_VOCAB_DIR=$(VOCAB_DIR) build/fuzz/fuzz_$* -max_total_time=$(FUZZ_TIME) -close_fd_mask=2 \
@@ -181,7 +185,7 @@ CUDA_VARIANT  = $(if $(filter 0,$(FMAD)),-nofma)
 CUDA_BUILD    = $(BUILD)/cuda$(CUDA_VARIANT)
 CUDA_STAMP    = $(BUILD)/cuda-variant
 KERNEL_OBJ    = $(patsubst kernels/%.cu,$(CUDA_BUILD)/%.o,$(wildcard kernels/*.cu))
-CUDA_HEADERS  = $(wildcard kernels/*.h kernels/*.cuh) gpt2.h common.h
+CUDA_HEADERS  = $(wildcard kernels/*.h kernels/*.cuh) $(wildcard *.h)
 CUDA_PROGRAMS = $(BIN)/test_kernels $(BIN)/compare_cpu_gpu $(BIN)/train_gpu
 
 cuda: $(CUDA_PROGRAMS)
@@ -201,10 +205,11 @@ $(BIN)/test_kernels: $(CUDA_BUILD)/test_kernels.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUD
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS) $(CUDA_LIBS)
 $(BIN)/compare_cpu_gpu: $(BUILD)/tools/compare_cpu_gpu.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_STAMP)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS) $(CUDA_LIBS)
-# train_gpu is train.c itself, built with the GPU driver as its backend.
-$(BUILD)/train_gpu.o: train.c $(wildcard *.h) kernels/gpt2_gpu.h | $(BUILD)
-	$(CC) $(CFLAGS) -DGPT2_CUDA -c $< -o $@
-$(BIN)/train_gpu: $(BUILD)/train_gpu.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_STAMP)
+# train_gpu is train.c's train_main with the GPU driver as its backend.
+$(BUILD)/kernels/train_gpu.o: kernels/train_gpu.c $(wildcard *.h) kernels/gpt2_gpu.h | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BIN)/train_gpu: $(BUILD)/kernels/train_gpu.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_STAMP)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) -o $@ $(LDLIBS) $(CUDA_LIBS)
 
 # ---- the GPU code on the CPU (`make emu`, test/cuda_emu) ----
@@ -220,7 +225,7 @@ EMU_CXXFLAGS = -O2 -g -std=c++17 -Wall -Wextra -Werror -Wno-unknown-pragmas -fno
                -fsanitize=undefined -fno-sanitize-recover=undefined
 EMU_LDFLAGS  = $(LDFLAGS_PLAIN) -fsanitize=undefined
 EMU_KERNELS  = $(patsubst kernels/%.cu,$(EMU_BUILD)/kernels/%.o,$(wildcard kernels/*.cu)) $(EMU_BUILD)/cuda_emu.o
-EMU_LIB      = $(patsubst %.c,$(EMU_BUILD)/%.o,$(LIB_SRC))
+EMU_LIB      = $(patsubst %.c,$(EMU_BUILD)/%.o,$(LIB_SRC)) $(EMU_BUILD)/train_lib.o
 EMU_PROGRAMS = $(EMU_BUILD)/test_kernels $(EMU_BUILD)/compare_cpu_gpu $(EMU_BUILD)/train_gpu \
                $(EMU_BUILD)/test_cuda_emu
 EMU_HEADERS  = $(CUDA_HEADERS) $(wildcard test/cuda_emu/*.h)
@@ -238,16 +243,19 @@ $(EMU_BUILD)/cuda_emu.o: test/cuda_emu/cuda_emu.cpp $(EMU_HEADERS)
 $(EMU_BUILD)/%.o: %.c $(wildcard *.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_PLAIN) -c $< -o $@
-$(EMU_BUILD)/train_gpu.o: train.c $(wildcard *.h) kernels/gpt2_gpu.h
+$(EMU_BUILD)/train_lib.o: train.c $(wildcard *.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_PLAIN) -DGPT2_CUDA -c $< -o $@
+	$(CC) $(CFLAGS_PLAIN) -DTRAIN_NO_MAIN -c $< -o $@
+$(EMU_BUILD)/kernels/train_gpu.o: kernels/train_gpu.c $(wildcard *.h) kernels/gpt2_gpu.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_PLAIN) -c $< -o $@
 $(EMU_BUILD)/test_kernels: $(EMU_BUILD)/test/test_kernels.o $(EMU_KERNELS) $(EMU_LIB)
 	$(CXX) $(EMU_LDFLAGS) $^ -o $@ $(LDLIBS)
 $(EMU_BUILD)/test_cuda_emu: $(EMU_BUILD)/test/test_cuda_emu.o $(EMU_BUILD)/cuda_emu.o $(EMU_BUILD)/common.o
 	$(CXX) $(EMU_LDFLAGS) $^ -o $@ $(LDLIBS)
 $(EMU_BUILD)/compare_cpu_gpu: $(EMU_BUILD)/tools/compare_cpu_gpu.o $(EMU_KERNELS) $(EMU_LIB)
 	$(CXX) $(EMU_LDFLAGS) $^ -o $@ $(LDLIBS)
-$(EMU_BUILD)/train_gpu: $(EMU_BUILD)/train_gpu.o $(EMU_KERNELS) $(EMU_LIB)
+$(EMU_BUILD)/train_gpu: $(EMU_BUILD)/kernels/train_gpu.o $(EMU_KERNELS) $(EMU_LIB)
 	$(CXX) $(EMU_LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # `make bench`: speed and memory with the normal flags (see tools/bench.c).

@@ -249,6 +249,12 @@ void gpt2_point_scratch(BackwardScratch *s, float *memory, const GPT2Config *c, 
 void gpt2_begin_batch(GPT2 *model, const int *inputs, const int *targets, int B, int T);
 /* Dies unless every one of the n ids is in [0, V); `what` names them ("input token"). */
 void gpt2_check_tokens(const int *ids, size_t n, int V, const char *what);
+/* The checks above without the layout: (B,T) within (B_max, T_max), every id
+ * in the vocabulary. gpt2_begin_batch and the GPU driver share it. */
+void gpt2_check_batch(const GPT2Config *c, const int *inputs, const int *targets, int B, int T, int B_max,
+                      int T_max);
+/* Dies unless a batch of (B_max, T_max) can be allocated for this config. */
+void gpt2_check_alloc_size(const GPT2Config *c, int B_max, int T_max);
 
 /* ---- one layer's slices, so the model's loops read like the math ---- */
 
@@ -270,15 +276,5 @@ typedef struct {
     float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *residual3;
 } LayerActs;
 LayerActs gpt2_layer_acts(const ActivationTensors *a, const GPT2Config *c, int l, int B, int T);
-
-/* TEMPORARY merge shim: the optimizer (moves to train.c) */
-typedef struct {
-    float lr, beta1, beta2, eps, weight_decay;
-    int decay_all;
-} AdamWConfig;
-void gpt2_update(GPT2 *model, const AdamWConfig *opt, int t);
-int gpt2_tensor_is_matrix(int i);
-void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
-                  float beta2, float eps, float weight_decay, int t);
 
 #endif

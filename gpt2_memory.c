@@ -203,10 +203,14 @@ static void point_activations(GPT2 *model, int B, int T) {
     model->T = T;
 }
 
-void gpt2_alloc(GPT2 *model, int B_max, int T_max) {
-    const GPT2Config *c = &model->config;
+void gpt2_check_alloc_size(const GPT2Config *c, int B_max, int T_max) {
     if (B_max <= 0 || T_max <= 0) die("batch size %d and sequence length %d must be positive", B_max, T_max);
     if (T_max > c->maxT) die("sequence length %d exceeds the model's context of %d", T_max, c->maxT);
+}
+
+void gpt2_alloc(GPT2 *model, int B_max, int T_max) {
+    const GPT2Config *c = &model->config;
+    gpt2_check_alloc_size(c, B_max, T_max);
     size_t sizes[NUM_ACTIVATION_TENSORS], ssizes[NUM_SCRATCH_TENSORS];
     activation_sizes(c, (size_t)B_max, (size_t)T_max, sizes);
     scratch_sizes(c, (size_t)B_max, (size_t)T_max, ssizes);
@@ -243,14 +247,19 @@ void gpt2_check_tokens(const int *ids, size_t n, int V, const char *what) {
         if (ids[i] < 0 || ids[i] >= V) die("%s %d is outside the vocabulary [0, %d)", what, ids[i], V);
 }
 
-void gpt2_begin_batch(GPT2 *model, const int *inputs, const int *targets, int B, int T) {
-    const GPT2Config *c = &model->config;
-    if (!model->acts_memory) die("gpt2_forward: call gpt2_alloc first");
-    if (B <= 0 || T <= 0 || B > model->B_max || T > model->T_max)
-        die("batch (%d, %d) is outside the allocated (%d, %d)", B, T, model->B_max, model->T_max);
+void gpt2_check_batch(const GPT2Config *c, const int *inputs, const int *targets, int B, int T, int B_max,
+                      int T_max) {
+    if (B <= 0 || T <= 0 || B > B_max || T > T_max)
+        die("batch (%d, %d) is outside the allocated (%d, %d)", B, T, B_max, T_max);
     size_t BT = (size_t)B * T;
     gpt2_check_tokens(inputs, BT, c->V, "input token");
     if (targets) gpt2_check_tokens(targets, BT, c->V, "target token");
+}
+
+void gpt2_begin_batch(GPT2 *model, const int *inputs, const int *targets, int B, int T) {
+    if (!model->acts_memory) die("gpt2_forward: call gpt2_alloc first");
+    gpt2_check_batch(&model->config, inputs, targets, B, T, model->B_max, model->T_max);
+    size_t BT = (size_t)B * T;
     point_activations(model, B, T);
     memcpy(model->inputs, inputs, BT * sizeof(int));
     if (targets) memcpy(model->targets, targets, BT * sizeof(int));

@@ -898,3 +898,28 @@ size_t utf8_stream_flush(Utf8Stream *s, uint8_t *out) {
     s->nheld = 0;
     return n;
 }
+
+/* Chunks of 256 bytes keep the output buffer on the stack. */
+void token_printer_bytes(TokenPrinter *p, const uint8_t *bytes, size_t len) {
+    uint8_t buf[UTF8_STREAM_ROOM(256)];
+    for (size_t at = 0; at < len; at += 256) {
+        size_t n = len - at < 256 ? len - at : 256;
+        fwrite(buf, 1, utf8_stream_push(&p->utf8, bytes + at, n, buf), p->out);
+    }
+    fflush(p->out);
+}
+
+int token_printer_token(int id, void *printer) {
+    TokenPrinter *p = printer;
+    if (id == tokenizer_eot_id(p->tok)) return 0;
+    size_t len;
+    const uint8_t *bytes = tokenizer_token_bytes(p->tok, id, &len);
+    if (bytes) token_printer_bytes(p, bytes, len); /* else: an id of a model whose vocabulary is larger than this one */
+    return 1;
+}
+
+void token_printer_end(TokenPrinter *p) {
+    uint8_t tail[UTF8_STREAM_ROOM(0)];
+    fwrite(tail, 1, utf8_stream_flush(&p->utf8, tail), p->out);
+    fflush(p->out);
+}

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define GPT2_EOT_TEXT "<|endoftext|>"
 #define TOKENIZER_MAX_TOKEN_BYTES 1024 /* no token's byte string is longer (a loaded vocabulary is checked) */
@@ -113,6 +114,25 @@ typedef struct {
 size_t utf8_stream_push(Utf8Stream *s, const uint8_t *bytes, size_t len, uint8_t *out);
 /* Writes whatever is still held (at the end of the text); returns its length. */
 size_t utf8_stream_flush(Utf8Stream *s, uint8_t *out);
+
+/*
+ * Text printed as it is generated (generate, train's samples): each token's
+ * bytes go through a Utf8Stream to `out`, flushed at once, so the text shows
+ * token by token; with utf8.replace = 1 the output is always valid UTF-8.
+ * Zero-initialise, then set tok, out and utf8.replace.
+ */
+typedef struct {
+    const Tokenizer *tok;
+    FILE *out;
+    Utf8Stream utf8;
+} TokenPrinter;
+/* Prints bytes that are not a token's (a prompt's text) through the same stream. */
+void token_printer_bytes(TokenPrinter *p, const uint8_t *bytes, size_t len);
+/* Prints token `id` and returns 1; at <|endoftext|> prints nothing and
+ * returns 0. It has the shape of gpt2_generate's on_token (ctx: the printer). */
+int token_printer_token(int id, void *printer);
+/* Prints what the stream still holds: once, at the end of the text. */
+void token_printer_end(TokenPrinter *p);
 
 /* The concatenated bytes of ids[0..n) in a new heap buffer (NUL-terminated;
  * *len excludes the NUL). Dies if an id is out of range. */

@@ -1,7 +1,9 @@
 /*
- * train.h: the parts of the trainer that ./train (train.c) and ./train_gpu
- * (kernels/) share: settings, the shard data loader, checkpoints, the loop.
- * Only the compute backend differs between the two programs.
+ * train.h: the trainer, shared by ./train (train.c, on the CPU) and
+ * ./train_gpu (kernels/train_gpu.c): its settings, AdamW, the compute
+ * backend and the loop. Only the backend differs between the two programs.
+ * The bookkeeping around the loop has its own headers: dataloader.h (token
+ * shards), rundir.h (checkpoints, log.csv), plot.h (loss.svg).
  */
 #ifndef GPT2C_TRAIN_H
 #define GPT2C_TRAIN_H
@@ -10,6 +12,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "dataloader.h"
 #include "gpt2.h"
 #include "tokenizer.h"
 
@@ -36,32 +39,33 @@ typedef struct {
     double elapsed;      /* seconds of training so far, for log.csv */
 } TrainProgress;
 
-typedef struct {
-    char *path;
-    size_t ntok, nbatches;
-} Shard;
+/* ---- AdamW (train.c) ---- */
 
 typedef struct {
-    Shard *shards;
-    int nshards, B, T, V, shuffle;
-    uint64_t seed;
-    size_t total_batches;
-    int epoch, shard;    /* position: shard `shard` of epoch `epoch`, */
-    size_t batch;        /* next index into `order` */
-    size_t *order;       /* the batch order of the current shard */
-    uint16_t *buf;
-    int *inputs, *targets; /* (B,T) of the last batch */
-} DataLoader;
+    float lr, beta1, beta2, eps, weight_decay;
+    /* 1: decay every parameter (the fixtures' convention); 0: decay only the
+     * tensors adamw_decays names, the GPT-2 recipe. */
+    int decay_all;
+} AdamWConfig;
 
-void loader_init(DataLoader *dl, const char *pattern, int B, int T, int V, int shuffle, uint64_t seed);
-void loader_seek(DataLoader *dl, int epoch, int shard, size_t batch);
-void loader_next(DataLoader *dl);
-void loader_free(DataLoader *dl);
-
+/* One AdamW update of n parameters in place, t the step number from 1. */
+void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, float weight_decay, int t);
+/* 1 - beta^t, the factor that undoes a moment's pull towards its zero start */
+float adamw_bias_correction(float beta, int t);
+/* 1 if tensor `tensor` (PARAM_WTE, ...) gets weight decay in GPT-2's recipe. */
+int adamw_decays(int tensor);
+/* The weight decay tensor `tensor` gets under `opt`: opt->weight_decay or 0. */
+float adamw_weight_decay(const AdamWConfig *opt, int tensor);
+/* One AdamW step of the whole model (m and v allocated, zero, on the first). */
+void adamw_step(GPT2 *model, const AdamWConfig *opt, int t);
+/* The learning rate of step `step` (from 1): linear warmup, then cosine decay. */
 float learning_rate(const TrainConfig *c, int step);
 
+/* ---- the compute backend ---- */
+
 /* The compute a training step needs, as function pointers over a context:
- * the CPU model (backend_cpu) or the GPU driver (train_gpu). */
+ * the CPU model (backend_cpu) or the GPU driver (kernels/train_gpu.c). */
 typedef struct {
     void *ctx;
     const char *name;
@@ -78,11 +82,20 @@ typedef struct {
 } Backend;
 Backend backend_cpu(GPT2 *model);
 
-void save_checkpoint(const TrainConfig *c, const TrainProgress *p, const GPT2 *model);
+/* ---- a run ---- */
+
+/* Settings, data, model, resume (train_setup.c). Fills *c, *host, *p and the
+ * loaders; returns 1 if there is validation data. */
 int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
                 DataLoader *val_dl);
+/* The tokenizer for samples, or NULL (no samples asked for, or no vocabulary). */
 const Tokenizer *train_tokenizer(const TrainConfig *c);
+/* The loop, from step p->step + 1 to c->steps; returns the exit status. */
 int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader *train_dl, DataLoader *val_dl,
           const Tokenizer *tok);
+/* A whole program: train_setup, then open_backend on the set-up model, train,
+ * close_backend (may be NULL), free everything; returns main's exit status. */
+int train_main(int argc, char **argv, Backend (*open_backend)(GPT2 *model, const TrainConfig *c),
+               void (*close_backend)(Backend *be, const TrainConfig *c));
 
 #endif

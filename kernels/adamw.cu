@@ -1,12 +1,12 @@
 /*
- * adamw.cu: GPU twin of adamw_update (gpt2.c), plus the two helpers gradient
+ * adamw.cu: GPU twin of adamw_update (train.c), plus the two helpers gradient
  * clipping needs: the sum of squares of all gradients and a scale.
  *
  * Thread mapping: adamw_update's loop over n parameters becomes one thread
  * per parameter; the formula is adamw_update's, in float32, term for term
  * (only FMA contraction can change a last bit). The bias corrections
- * 1 - beta^t are computed once on the host with powf, as the CPU computes
- * them. Memory traffic: 4 reads (p, g, m, v) and 3 writes per parameter; the
+ * 1 - beta^t are computed once on the host by the CPU's own
+ * adamw_bias_correction. Memory traffic: 4 reads (p, g, m, v) and 3 writes per parameter; the
  * update is pure bandwidth.
  *
  * sum_of_squares: GRAD_NORM_BLOCKS blocks of BLOCK threads, each thread
@@ -19,6 +19,10 @@
 
 #include "cuda_common.cuh"
 #include "kernels.h"
+
+extern "C" {
+#include "../train.h"
+}
 
 __global__ void adamw_kernel(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
                              float beta2, float eps, float weight_decay, float bc1, float bc2) {
@@ -36,8 +40,8 @@ __global__ void adamw_kernel(float *params, const float *grads, float *m, float 
 
 void adamw_update_gpu(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
                       float beta2, float eps, float weight_decay, int t) {
-    float bc1 = 1.0f - powf(beta1, (float)t);
-    float bc2 = 1.0f - powf(beta2, (float)t);
+    float bc1 = adamw_bias_correction(beta1, t);
+    float bc2 = adamw_bias_correction(beta2, t);
     adamw_kernel<<<ceil_div(n, BLOCK), BLOCK>>>(params, grads, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
     CUDA_CHECK_LAUNCH();
 }

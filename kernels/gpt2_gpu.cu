@@ -93,8 +93,7 @@ int gpu_options_take(GpuOptions *o, int argc, char **argv, int with_profile) {
 
 GPT2GPU *gpt2_gpu_create(const GPT2 *host, int B_max, int T_max) {
     const GPT2Config *c = &host->config;
-    if (B_max <= 0 || T_max <= 0) die("batch size %d and sequence length %d must be positive", B_max, T_max);
-    if (T_max > c->maxT) die("sequence length %d exceeds the model's context of %d", T_max, c->maxT);
+    gpt2_check_alloc_size(c, B_max, T_max);
     if (!gpu_available()) die("no CUDA GPU is available");
     GPT2GPU *g = (GPT2GPU *)xcalloc(1, sizeof(GPT2GPU), "GPU model");
     g->config = *c;
@@ -161,14 +160,8 @@ static void upload_inputs(GPT2GPU *g, const int *inputs, const int *targets, siz
 
 void gpt2_gpu_forward(GPT2GPU *g, const int *inputs, const int *targets, int B, int T) {
     const GPT2Config *c = &g->config;
-    if (B <= 0 || T <= 0 || B > g->B_max || T > g->T_max)
-        die("batch (%d, %d) is outside the allocated (%d, %d)", B, T, g->B_max, g->T_max);
+    gpt2_check_batch(c, inputs, targets, B, T, g->B_max, g->T_max); /* the CPU's checks */
     size_t BT = (size_t)B * T;
-    for (size_t i = 0; i < BT; i++) {
-        if (inputs[i] < 0 || inputs[i] >= c->V) die("input token %d is outside the vocabulary [0, %d)", inputs[i], c->V);
-        if (targets && (targets[i] < 0 || targets[i] >= c->V))
-            die("target token %d is outside the vocabulary [0, %d)", targets[i], c->V);
-    }
     gpt2_point_activations(&g->acts, g->acts_memory, c, B, T);
     gpt2_point_scratch(&g->scratch, g->scratch_memory, c, B, T);
     g->B = B;
@@ -269,7 +262,7 @@ void gpt2_gpu_update(GPT2GPU *g, const AdamWConfig *opt, int t) {
     size_t off = 0;
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
         size_t n = g->param_sizes[i];
-        float wd = (opt->decay_all || gpt2_tensor_is_matrix(i)) ? opt->weight_decay : 0.0f;
+        float wd = adamw_weight_decay(opt, i); /* train.c's decay rule */
         OP("", adamw_update_gpu(g->params_memory + off, g->grads_memory + off, g->m_memory + off, g->v_memory + off,
                                 n, opt->lr, opt->beta1, opt->beta2, opt->eps, wd, t));
         off += n;

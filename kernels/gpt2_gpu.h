@@ -18,6 +18,7 @@ extern "C" {
 #endif
 
 #include "../gpt2.h"
+#include "../train.h" /* AdamWConfig and the decay rule */
 
 typedef struct GPT2GPU GPT2GPU;
 
@@ -88,7 +89,8 @@ void gpt2_gpu_backward(GPT2GPU *g);
 float gpt2_gpu_grad_norm(GPT2GPU *g);
 /* grads *= s, e.g. s = max_norm / norm for clipping */
 void gpt2_gpu_scale_grads(GPT2GPU *g, float s);
-/* One AdamW step, the CPU's gpt2_update formula and decay rule; t from 1. */
+/* One AdamW step, the CPU's adamw_step: the same formula, decay rule and
+ * bias corrections (train.c); t from 1. */
 void gpt2_gpu_update(GPT2GPU *g, const AdamWConfig *opt, int t);
 
 /* ---- moving tensors between host and device (checkpoint order, num_parameters floats) ---- */

@@ -92,7 +92,7 @@ void residual_backward_gpu(float *dinp1, float *dinp2, const float *dout, size_t
 void crossentropy_forward_gpu(float *losses, const float *logits, const int *targets, int B, int T, int V);
 void crossentropy_backward_gpu(float *dlogits, const int *targets, int B, int T, int V);
 
-/* ---- adamw.cu ---- */
+/* ---- adamw.cu: train.c's adamw_update, and the two helpers of clipping ---- */
 
 void adamw_update_gpu(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
                       float beta2, float eps, float weight_decay, int t);

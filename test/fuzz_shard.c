@@ -1,12 +1,12 @@
 /*
  * fuzz_shard: libFuzzer target for the trainer's token-shard loader
- * (loader_init, loader_next in train.c, built with TRAIN_NO_MAIN). The input
+ * (loader_init, loader_next in dataloader.c). The input
  * is a shard file; the loader must check it (header, size, ids) and die()
  * cleanly on a bad one (fuzz_run catches that, see test/fuzz.h), or serve
  * batches from a good one, across the end of an epoch. Seeds: test/corpus/shard.
  */
 #include "common.h"
-#include "train.h"
+#include "dataloader.h"
 
 static const char *path; /* the input, written to a file for the loader */
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash safety of ./train (see "Crash safety" in train.c and notes.md).
+# Crash safety of ./train (see "Crash safety" in rundir.c and notes.md).
 # A tiny model checkpoints after every step, so most of its time is spent
 # writing checkpoints, and it is killed with SIGKILL at random moments, again
 # and again, each time resumed from what the previous kill left. After every

@@ -290,8 +290,11 @@ static void init_statistics(void) {
         double sum = 0, sq = 0;
         for (size_t j = 0; j < n; j++) { sum += m.params_memory[off + j]; sq += m.params_memory[off + j] * m.params_memory[off + j]; }
         double mean = sum / n, sd = sqrt(sq / n - mean * mean);
-        double want_sd = gpt2_tensor_is_matrix(i) ? ((i == 6 || i == 12) ? 0.02 / sqrt(4.0) : 0.02) : 0.0;
-        double want_mean = (i == 2 || i == 8 || i == 14) ? 1.0 : 0.0;
+        int matrix = i == PARAM_WTE || i == PARAM_WPE || i == PARAM_QKVW || i == PARAM_ATTPROJW || i == PARAM_FCW ||
+                     i == PARAM_FCPROJW;
+        int residual_projection = i == PARAM_ATTPROJW || i == PARAM_FCPROJW;
+        double want_sd = matrix ? (residual_projection ? 0.02 / sqrt(2.0 * c.L) : 0.02) : 0.0;
+        double want_mean = (i == PARAM_LN1W || i == PARAM_LN2W || i == PARAM_LNFW) ? 1.0 : 0.0;
         if (fabs(mean - want_mean) > 0.003 || fabs(sd - want_sd) > 0.1 * want_sd + 1e-7) {
             ok = 0;
             snprintf(why, sizeof why, "%s: mean %.4f sd %.5f, wanted %.1f and %.5f", PARAM_TENSOR_NAMES[i], mean, sd,

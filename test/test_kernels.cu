@@ -29,6 +29,7 @@
 extern "C" {
 #include "../common.h"
 #include "../gpt2.h"
+#include "../train.h"
 }
 #include "../kernels/cuda_common.cuh"
 #include "../kernels/gpt2_gpu.h"

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 vocab="$VOCAB"
 if [ ! -f "$vocab/encoder.json" ]; then
-    for t in learns resume_bit_identical ctrl_c_checkpoint generate; do skip "train/$t" "no vocabulary in $vocab"; done
+    for t in learns resume_bit_identical ctrl_c_checkpoint sample_valid_utf8 generate; do skip "train/$t" "no vocabulary in $vocab"; done
     exit 0
 fi
 export GPT2_VOCAB_DIR=$vocab
@@ -53,7 +53,21 @@ if "$BIN/train" --resume "$TMP/c" --steps $((step + 2)) >"$TMP/c2.log" 2>&1 && g
    [ -f "$TMP/c/model_$(printf %08d $((step + 2))).bin" ]; then pass train/resume_after_ctrl_c
 else fail train/resume_after_ctrl_c "$(tail -2 "$TMP/c2.log")"; fi
 
-# 4. Generation from the trained checkpoint: greedy is reproducible, a
+# 4. Samples print valid UTF-8: an untrained model often samples byte tokens
+# that do not make up a character, and those must print as U+FFFD (the lines
+# grep's UTF-8 '.*' cannot match are the ill-formed ones).
+"$BIN/train" --train "$TMP/d_train.bin" --layers 1 --heads 2 --channels 32 --context 64 -b 1 -t 16 --steps 8 \
+    --sample-every 1 --sample-tokens 63 --seed 1 --out "$TMP/s" >"$TMP/s.log" 2>&1
+ill_formed=$(LC_ALL=C.UTF-8 grep -caxv '.*' "$TMP/s.log")
+replaced=$(grep -o $'\xef\xbf\xbd' "$TMP/s.log" | wc -l)
+if [ "$(printf 'a\xe4\xb8\n' | LC_ALL=C.UTF-8 grep -caxv '.*')" != 1 ]; then
+    skip train/sample_valid_utf8 "grep cannot tell ill-formed UTF-8 here (no C.UTF-8 locale)"
+elif [ "$ill_formed" != 0 ] || ! grep -q -- '---- sample' "$TMP/s.log"; then
+    fail train/sample_valid_utf8 "$ill_formed lines of ill-formed UTF-8; $(tail -1 "$TMP/s.log")"
+elif [ "$replaced" = 0 ]; then skip train/sample_valid_utf8 "these samples held no ill-formed bytes to replace"
+else pass "train/sample_valid_utf8 ($replaced U+FFFD)"; fi
+
+# 5. Generation from the trained checkpoint: greedy is reproducible, a
 # Chinese prompt works, and the prompt is echoed.
 model="$TMP/run/model_00000040.bin"
 "$BIN/generate" --model "$model" --prompt "ROMEO:" --tokens 12 --temperature 0 >"$TMP/g1" 2>/dev/null

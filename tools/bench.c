@@ -22,6 +22,7 @@
 #include "common.h"
 #include "generation.h"
 #include "gpt2.h"
+#include "train.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -70,7 +71,7 @@ static StepTimes time_steps(GPT2 *m, const int *x, const int *y, int B, int T, i
         gpt2_forward(m, x, y, B, T);
         gpt2_zero_grad(m);
         gpt2_backward(m);
-        gpt2_update(m, &opt, s + 1);
+        adamw_step(m, &opt, s + 1);
         if (s > 0) t[s - 1] = (now_seconds() - t0) * 1e3;
     }
     StepTimes r;
@@ -202,8 +203,8 @@ static int profile_ops(GPT2 *m, int B, int T, OpRow *rows) {
     n++;
     TIME_OP(ms, gpt2_zero_grad(m));
     rows[n++] = (OpRow){"zero_grad", ms, 0, 0};
-    TIME_OP(ms, gpt2_update(m, &opt, 100));
-    rows[n++] = (OpRow){"adamw (gpt2_update)", ms, 0, 0};
+    TIME_OP(ms, adamw_step(m, &opt, 100));
+    rows[n++] = (OpRow){"adamw (adamw_step)", ms, 0, 0};
     return n;
 }
 

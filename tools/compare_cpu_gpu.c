@@ -23,6 +23,7 @@
 #include "common.h"
 #include "debug_state.h"
 #include "gpt2.h"
+#include "train.h"
 #include "kernels/gpt2_gpu.h"
 
 /* The documented tolerances (notes.md "Why GPU and CPU results differ").
@@ -263,7 +264,7 @@ int main(int argc, char **argv) {
         char what[32];
         snprintf(what, sizeof(what), "step %d:", k);
         compare_loss(what, cpu.mean_loss, gpt2_gpu_mean_loss(gpu), tol->step_abs);
-        gpt2_update(&cpu, &opt, k);
+        adamw_step(&cpu, &opt, k);
         gpt2_gpu_update(gpu, &opt, k);
     }
     printf("%s\n", failures ? "FAIL" : "all OK");

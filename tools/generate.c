@@ -12,11 +12,11 @@
  * context (no sliding window): a longer request is an error.
  *
  * Output is text the way Hugging Face's tokenizer.decode prints it: byte
- * tokens that do not form UTF-8 characters become U+FFFD (Utf8Stream with
- * replace on), so a terminal always gets valid UTF-8; --raw prints the exact
- * bytes instead. With --temperature 0 and --max-length, the command computes
- * what HF's model.generate(inputs, max_length=N) does: greedy decoding until
- * N tokens, prompt included.
+ * tokens that do not form UTF-8 characters become U+FFFD (a TokenPrinter
+ * with replace on), so a terminal always gets valid UTF-8; --raw prints the
+ * exact bytes instead. With --temperature 0 and --max-length, the command
+ * computes what HF's model.generate(inputs, max_length=N) does: greedy
+ * decoding until N tokens, prompt included.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,32 +45,6 @@ static void usage(FILE *f) {
             "  --raw              print the tokens' exact bytes; by default bytes that do not form\n"
             "                     valid UTF-8 print as U+FFFD, as Hugging Face's decode prints them\n"
             "The prompt plus the new tokens must fit in the model's context.\n");
-}
-
-typedef struct {
-    const Tokenizer *tok;
-    Utf8Stream out;
-} StreamSink;
-
-/* Bytes through the sink's stream to stdout: what is ready is printed,
- * an incomplete UTF-8 character at the end waits for the next bytes. */
-static void print_bytes(StreamSink *s, const uint8_t *bytes, size_t len) {
-    uint8_t buf[UTF8_STREAM_ROOM(256)];
-    for (size_t at = 0; at < len; at += 256) {
-        size_t n = len - at < 256 ? len - at : 256;
-        fwrite(buf, 1, utf8_stream_push(&s->out, bytes + at, n, buf), stdout);
-    }
-    fflush(stdout);
-}
-
-/* Each token is printed as soon as it is sampled. */
-static int print_token(int id, void *ctx) {
-    StreamSink *s = ctx;
-    if (id == tokenizer_eot_id(s->tok)) return 0;
-    size_t len;
-    const uint8_t *bytes = tokenizer_token_bytes(s->tok, id, &len);
-    print_bytes(s, bytes, len);
-    return 1;
 }
 
 int main(int argc, char **argv) {
@@ -131,15 +105,14 @@ int main(int argc, char **argv) {
         die("%s: the prompt (%zu tokens) plus --tokens %d exceed the model's context of %d", model_path, ids.len,
             ntokens, model.config.maxT);
 
-    StreamSink sink = {.tok = tok, .out = {.replace = !raw}};
-    print_bytes(&sink, (const uint8_t *)prompt_bytes, plen);
+    TokenPrinter printer = {.tok = tok, .out = stdout, .utf8 = {.replace = !raw}};
+    token_printer_bytes(&printer, (const uint8_t *)prompt_bytes, plen);
     Rng rng;
     rng_seed(&rng, (uint64_t)seed);
     double t0 = now_seconds();
-    int made = gpt2_generate(&model, ids.ids, (int)ids.len, ntokens, &sc, &rng, print_token, &sink);
+    int made = gpt2_generate(&model, ids.ids, (int)ids.len, ntokens, &sc, &rng, token_printer_token, &printer);
     double dt = now_seconds() - t0;
-    uint8_t tail[UTF8_STREAM_ROOM(0)];
-    fwrite(tail, 1, utf8_stream_flush(&sink.out, tail), stdout);
+    token_printer_end(&printer);
     printf("\n");
     fprintf(stderr, "generate: %zu prompt tokens, %d new tokens in %.2f s (%.1f ms per token)\n", ids.len, made, dt,
             made ? 1000.0 * dt / ((double)ids.len + made) : 0.0);

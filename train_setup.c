@@ -1,0 +1,227 @@
+/*
+ * train_setup.c: everything before the first step, shared by ./train and
+ * ./train_gpu: the defaults and --help, the flags, the model to train (new,
+ * --init or resumed), the data, the optimizer state of a resumed run, and
+ * the tokenizer for samples. train_setup() is the entry point; train.c's
+ * train_main calls it.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "dataloader.h"
+#include "gpt2.h"
+#include "rundir.h"
+#include "tokenizer.h"
+#include "train.h"
+
+/* ------------------------------------------------------------------------ */
+/* configuration                                                             */
+
+static const TrainConfig TRAIN_DEFAULTS = {
+    .layers = 4, .heads = 4, .channels = 256, .context = 256,
+    .B = 8, .T = 128, .steps = 200, .warmup = 20, .grad_accum = 1,
+    .lr = 6e-4f, .lr_min = 6e-5f, .wd = 0.1f, .grad_clip = 1.0f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+    .eval_every = 50, .eval_batches = 10, .sample_every = 0, .sample_tokens = 64,
+    .checkpoint_every = 0, .keep_checkpoints = 2, .shuffle = 1, .seed = 1337, .stop_after = 0,
+};
+
+static void usage(FILE *f, const char *prog) {
+    fprintf(f,
+        "usage: %s --train PATTERN [--val PATTERN] [options]\n"
+        "Train GPT-2 on llm.c-format token shards (make them with ./tokenize shard).\n"
+        "data:\n"
+        "  --train PATTERN        training shards (a glob, quote it), required unless --resume\n"
+        "  --val PATTERN          validation shards (a glob)\n"
+        "  --no-shuffle           read training batches in file order (default: shuffled per epoch)\n"
+        "model (a new model, GPT-2 initialisation, V=50257):\n"
+        "  --layers N --heads N --channels N --context N   (default 4 4 256 256)\n"
+        "  --init CKPT            start from a checkpoint instead (fine-tuning)\n"
+        "optimisation:\n"
+        "  -b, --batch N          sequences per micro-batch (default 8)\n"
+        "  -t, --seq N            tokens per sequence, at most the context (default 128)\n"
+        "  --steps N              optimizer steps (default 200)\n"
+        "  --grad-accum N         micro-batches per step (default 1)\n"
+        "  --lr X --lr-min X      peak and final learning rate (default 6e-4, 6e-5)\n"
+        "  --warmup N             linear warmup steps, then cosine decay to --lr-min (default 20)\n"
+        "  --wd X                 weight decay on 2-D weight matrices only (default 0.1)\n"
+        "  --grad-clip X          clip the global gradient norm to X, 0 = off (default 1.0)\n"
+        "  --beta1 X --beta2 X    AdamW betas (default 0.9, 0.95)\n"
+        "  --seed N               initialisation, data order and sampling (default 1337)\n"
+        "evaluation, samples, checkpoints:\n"
+        "  --eval-every N         validation loss every N steps, 0 = only at the end (default 50)\n"
+        "  --eval-batches N       batches per validation (default 10)\n"
+        "  --sample-every N       print a sample every N steps, 0 = off (default 0)\n"
+        "  --sample-tokens N      tokens per sample (default 64)\n"
+        "  --vocab DIR            the vocabulary for samples: encoder.json + vocab.bpe, or Hugging Face's\n"
+        "                         vocab.json + merges.txt (default $GPT2_VOCAB_DIR or data/gpt2)\n"
+        "  --out DIR              checkpoints, log.csv and loss.svg go here (default out)\n"
+        "  --checkpoint-every N   also checkpoint every N steps, 0 = only at the end (default 0)\n"
+        "  --keep-checkpoints N   keep the newest N checkpoints (default 2)\n"
+        "  --resume DIR           continue the run in DIR from its newest checkpoint; its settings\n"
+        "                         are restored, flags given here override them\n"
+        "  --stop-after N         stop (with a checkpoint) after step N, as if interrupted\n"
+        "Ctrl-C saves a checkpoint and exits; --resume continues exactly.\n",
+        prog);
+}
+
+static const char *next_value(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) die_usage("%s needs a value", argv[*i]);
+    return argv[++*i];
+}
+
+static void copy_string(char *dst, size_t cap, const char *src, const char *flag) {
+    if (strlen(src) >= cap) die_usage("%s: value is longer than %zu characters", flag, cap - 1);
+    strcpy(dst, src);
+}
+
+/* Apply the command-line flags on top of `c`. Called after the defaults, or
+ * after the settings restored from a checkpoint, so that flags always win. */
+static void parse_flags(TrainConfig *c, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define FLAG(name) (!strcmp(a, name))
+#define INT(lo, hi) (int)parse_long(next_value(argc, argv, &i), a, lo, hi)
+#define REAL(lo, hi) (float)parse_double(next_value(argc, argv, &i), a, lo, hi)
+        if (FLAG("--train")) copy_string(c->train_pattern, sizeof c->train_pattern, next_value(argc, argv, &i), a);
+        else if (FLAG("--val")) copy_string(c->val_pattern, sizeof c->val_pattern, next_value(argc, argv, &i), a);
+        else if (FLAG("--init")) copy_string(c->init_path, sizeof c->init_path, next_value(argc, argv, &i), a);
+        else if (FLAG("--vocab")) copy_string(c->vocab_dir, sizeof c->vocab_dir, next_value(argc, argv, &i), a);
+        else if (FLAG("--out")) copy_string(c->out_dir, sizeof c->out_dir, next_value(argc, argv, &i), a);
+        else if (FLAG("--resume")) copy_string(c->out_dir, sizeof c->out_dir, next_value(argc, argv, &i), a);
+        else if (FLAG("--no-shuffle")) c->shuffle = 0;
+        else if (FLAG("--layers")) c->layers = INT(1, 1000);
+        else if (FLAG("--heads")) c->heads = INT(1, 1000);
+        else if (FLAG("--channels")) c->channels = INT(1, 100000);
+        else if (FLAG("--context")) c->context = INT(1, 1000000);
+        else if (FLAG("-b") || FLAG("--batch")) c->B = INT(1, 1000000);
+        else if (FLAG("-t") || FLAG("--seq")) c->T = INT(1, 1000000);
+        else if (FLAG("--steps")) c->steps = INT(1, 1000000000);
+        else if (FLAG("--grad-accum")) c->grad_accum = INT(1, 100000);
+        else if (FLAG("--lr")) c->lr = REAL(0.0, 10.0);
+        else if (FLAG("--lr-min")) c->lr_min = REAL(0.0, 10.0);
+        else if (FLAG("--warmup")) c->warmup = INT(0, 1000000000);
+        else if (FLAG("--wd")) c->wd = REAL(0.0, 10.0);
+        else if (FLAG("--grad-clip")) c->grad_clip = REAL(0.0, 1e9);
+        else if (FLAG("--beta1")) c->beta1 = REAL(0.0, 0.999999);
+        else if (FLAG("--beta2")) c->beta2 = REAL(0.0, 0.999999);
+        else if (FLAG("--seed")) c->seed = (uint64_t)parse_long(next_value(argc, argv, &i), a, 0, 2147483647L);
+        else if (FLAG("--eval-every")) c->eval_every = INT(0, 1000000000);
+        else if (FLAG("--eval-batches")) c->eval_batches = INT(1, 1000000);
+        else if (FLAG("--sample-every")) c->sample_every = INT(0, 1000000000);
+        else if (FLAG("--sample-tokens")) c->sample_tokens = INT(1, 1000000);
+        else if (FLAG("--checkpoint-every")) c->checkpoint_every = INT(0, 1000000000);
+        else if (FLAG("--keep-checkpoints")) c->keep_checkpoints = INT(1, 1000000);
+        else if (FLAG("--stop-after")) c->stop_after = INT(0, 1000000000);
+        else die_usage("unknown option '%s' (see --help)", a);
+#undef FLAG
+#undef INT
+#undef REAL
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* setting up a run                                                          */
+
+static const char *default_vocab_dir(void) {
+    const char *env = getenv("GPT2_VOCAB_DIR");
+    return env && *env ? env : "data/gpt2";
+}
+
+/* The model to train: the checkpoint being resumed, the --init checkpoint,
+ * or a new GPT-2 of the --layers/--heads/--channels/--context shape. */
+static void load_model(GPT2 *host, const TrainConfig *c, const char *resume, int step) {
+    char path[1200];
+    if (resume) {
+        ckpt_path(path, sizeof path, resume, "model", step);
+        gpt2_load(host, path);
+    } else if (c->init_path[0]) {
+        gpt2_load(host, c->init_path);
+    } else {
+        if (c->channels % c->heads != 0)
+            die_usage("--channels %d is not divisible by --heads %d", c->channels, c->heads);
+        GPT2Config mc = {.maxT = c->context, .V = 50257, .Vp = 50304, .L = c->layers, .NH = c->heads,
+                         .C = c->channels};
+        gpt2_init_random(host, &mc, c->seed);
+    }
+}
+
+/* AdamW's m and v from the rest of an open state file (read_state read its head). */
+static void restore_optimizer(GPT2 *host, FILE *state, const char *path, size_t state_params) {
+    if (state_params != host->num_parameters)
+        die("%s: optimizer state has %zu parameters, the model %zu", path, state_params, host->num_parameters);
+    host->m_memory = xmalloc(host->num_parameters * sizeof(float), "AdamW m");
+    host->v_memory = xmalloc(host->num_parameters * sizeof(float), "AdamW v");
+    xfread(host->m_memory, sizeof(float), host->num_parameters, state, path);
+    xfread(host->v_memory, sizeof(float), host->num_parameters, state, path);
+    xfclose(state, path);
+}
+
+/* Everything main() and train_gpu's main() share: settings, data, model,
+ * resume. Fills *c, *host, *p, the loaders; returns 1 if there is validation data. */
+int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
+                DataLoader *val_dl) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout, argv[0]); exit(0); }
+    *c = TRAIN_DEFAULTS;
+    strcpy(c->out_dir, "out");
+    strcpy(c->vocab_dir, default_vocab_dir());
+    memset(p, 0, sizeof(*p));
+    const char *resume = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--resume")) resume = argv[i + 1];
+    FILE *state = NULL;
+    size_t state_params = 0;
+    char path[1200];
+    if (resume) {
+        int step = newest_checkpoint(resume);
+        if (step < 0) die("%s: no checkpoint to resume from (no state_N.bin with its model_N.bin)", resume);
+        ckpt_path(path, sizeof path, resume, "state", step);
+        state = read_state(path, c, p, &state_params);
+        if (p->step != step) die("%s: holds step %d, not %d", path, p->step, step);
+    }
+    parse_flags(c, argc, argv); /* flags win over restored settings */
+    if (!resume && !c->train_pattern[0]) die_usage("--train PATTERN is required (see --help)");
+    if (c->lr_min > c->lr) die_usage("--lr-min %g is larger than --lr %g", c->lr_min, c->lr);
+
+    load_model(host, c, resume, p->step);
+    if (c->T > host->config.maxT) die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
+    make_dir(c->out_dir);
+    /* A new run must not mix its checkpoints with another run's: --resume
+     * would later pick whichever has the highest step. */
+    int other = resume ? -1 : newest_checkpoint(c->out_dir);
+    if (other >= 0)
+        die("%s: already holds a run's checkpoints (step %d): continue it with --resume %s, or pick another --out",
+            c->out_dir, other, c->out_dir);
+
+    loader_init(train_dl, c->train_pattern, c->B, c->T, host->config.V, c->shuffle, c->seed);
+    int has_val = c->val_pattern[0] != 0;
+    if (has_val) loader_init(val_dl, c->val_pattern, c->B, c->T, host->config.V, 0, 0);
+    if (resume) {
+        restore_optimizer(host, state, path, state_params);
+        loader_seek(train_dl, p->data_epoch, p->data_shard, p->data_batch);
+        printf("resuming %s at step %d of %d\n", resume, p->step, c->steps);
+    } else {
+        rng_seed(&p->rng, c->seed ^ 0x5DEECE66Dull);
+    }
+    const GPT2Config *mc = &host->config;
+    printf("model: L=%d NH=%d C=%d maxT=%d V=%d, %.2fM parameters | batch %dx%d x%d accum | %zu training batches "
+           "per epoch | %d steps\n",
+           mc->L, mc->NH, mc->C, mc->maxT, mc->V, host->num_parameters / 1e6, c->B, c->T, c->grad_accum,
+           train_dl->total_batches, c->steps);
+    fflush(stdout); /* shown at once, even through a pipe */
+    return has_val;
+}
+
+/* Samples need the full tokenizer; without vocabulary files, training goes
+ * on and says so once. */
+const Tokenizer *train_tokenizer(const TrainConfig *c) {
+    if (c->sample_every <= 0) return NULL;
+    if (!tokenizer_vocab_exists(c->vocab_dir)) {
+        printf("note: no vocabulary in %s, so no samples (run 'make vocab' or pass --vocab DIR)\n", c->vocab_dir);
+        return NULL;
+    }
+    return tokenizer_load(c->vocab_dir);
+}
