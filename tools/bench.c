@@ -12,7 +12,7 @@
  * goes, the peak resident memory of training, and the one-token costs of
  * generation. Then the step figures for the `make demo` model. The last line
  * is machine readable:
- *   bench: train_step_ms=X fwd_ms=Y train_gflops=Z gen_ms_per_token=W peak_rss_mb=M threads=N
+ *   bench: train_step_ms=X fwd_ms=Y train_gflops=Z gen_ms_per_token=W peak_rss_mib=M threads=N
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,7 +323,7 @@ int main(int argc, char **argv) {
     StepTimes big = time_steps(m, x, y, BENCH_B, BENCH_T, steps);
     double rss = peak_rss_mb(); /* params, grads, AdamW m and v, activations */
     printf("train step %.1f ms (%.1f GFLOP/s; steps ranged %.1f..%.1f ms), forward %.1f ms (%.1f GFLOP/s), "
-           "peak RSS %.0f MB\n",
+           "peak RSS %.0f MiB\n",
            big.step_ms, big.step_gflops, big.step_min_ms, big.step_max_ms, big.fwd_ms, big.fwd_gflops, rss);
 
     OpRow rows[32];
@@ -350,7 +350,7 @@ int main(int argc, char **argv) {
     printf("bench-demo: train_step_ms=%.1f fwd_ms=%.1f train_gflops=%.1f\n", demo.step_ms, demo.fwd_ms,
            demo.step_gflops);
     printf("bench: matvec_ms_per_token=%.1f\n", matvec_ms);
-    printf("bench: train_step_ms=%.1f fwd_ms=%.1f train_gflops=%.1f gen_ms_per_token=%s peak_rss_mb=%.0f threads=%d\n",
+    printf("bench: train_step_ms=%.1f fwd_ms=%.1f train_gflops=%.1f gen_ms_per_token=%s peak_rss_mib=%.0f threads=%d\n",
            big.step_ms, big.fwd_ms, big.step_gflops, gen, rss, threads);
     return 0;
 }
