@@ -70,7 +70,7 @@ SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_tab
 # Helper programs the shell tests call (not tests themselves).
 TEST_HELPERS = $(BUILD)/make_safetensors
 
-.PHONY: all demo test test-sanitize valgrind clean cuda emu FORCE vocab unicode-table fuzz bench-tokenizer bench
+.PHONY: reference-programs all demo test test-sanitize valgrind clean cuda emu FORCE vocab unicode-table fuzz bench-tokenizer bench
 .SECONDARY:
 # bench.o is compiled with every build so its warnings show up in CI too
 all: $(PROGRAMS) $(BUILD)/tools/bench.o
@@ -265,9 +265,22 @@ bench: $(BUILD)/tools/bench.o $(LIB_OBJ)
 	$(BIN)/bench
 
 # Every test program and script, counted by test/run.sh, which ends with
-# "N passed, N failed, N skipped".
-test: all $(C_TESTS) $(TEST_HELPERS)
-	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) NVCC=$(NVCC) EMU_BUILD=$(EMU_BUILD) bash test/run.sh $(C_TESTS) $(SH_TESTS)
+# "N passed, N failed, N skipped". The default build's run also builds the
+# reference (REFERENCE=1, into $(REF_BIN)) and runs the model's checks on it
+# (test/test_reference.sh), so the plain loops stay live, tested code.
+REF_BIN = build/ref$(if $(SAN),-san)
+ifdef REFERENCE
+  REF_TEST =
+  REF_PROGRAMS =
+else
+  REF_TEST = test/test_reference.sh
+  REF_PROGRAMS = reference-programs
+endif
+reference-programs:
+	@$(MAKE) --no-print-directory REFERENCE=1 all $(REF_BIN)/test_gradcheck $(REF_BIN)/test_kvcache
+test: all $(C_TESTS) $(TEST_HELPERS) $(REF_PROGRAMS)
+	@BIN=$(BIN) SHARED=$(SHARED) BUILD=$(BUILD) NVCC=$(NVCC) EMU_BUILD=$(EMU_BUILD) REF_BIN=$(REF_BIN) \
+	    bash test/run.sh $(C_TESTS) $(SH_TESTS) $(REF_TEST)
 
 # The whole suite again, built with AddressSanitizer + UBSan (build/san).
 test-sanitize:

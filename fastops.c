@@ -361,7 +361,8 @@ void matmul_backward_fast(float *dinp, float *dweight, float *dbias, const float
 /* ------------------------------------------------------------------------ */
 /* attention: causal multi-head self-attention                              */
 
-/* One query attending over n keys (positions 0..n-1) of one head:
+/* Stands in for attention_query, with lane-sum dot products and exp_fast.
+ * One query attending over n keys (positions 0..n-1) of one head:
  *   score[t2] = q . k[t2] / sqrt(hs),  att = softmax(score),  out = sum_t2 att[t2] v[t2]
  * k and v point at position 0 of this head; consecutive positions are
  * kv_stride floats apart. Shared by the full forward pass (keys inside the
@@ -387,73 +388,34 @@ void attention_query_fast(float *out, float *att, const float *q, const float *k
     }
 }
 
-/* qkv (B,T,3C) holds [q | k | v] per position; head h uses channels
- * h*hs .. h*hs+hs-1 of each part. Query position t of head h attends over
- * positions 0..t (causal). att (B,NH,T,T) keeps the probabilities for the
- * backward pass (zero above the diagonal); out (B,T,C), heads concatenated. */
-void attention_forward_fast(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
-    int hs = C / NH;
-    size_t C3 = (size_t)3 * C;
-#pragma omp parallel for collapse(3)
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            for (int t = 0; t < T; t++) {
-                const float *seq = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* position 0, head h */
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                attention_query_fast(out + ((size_t)b * T + t) * C + (size_t)h * hs, a, seq + t * C3, seq + C,
-                                 seq + 2 * (size_t)C, C3, t + 1, hs);
-                for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
-            }
+/* Stands in for attention_query_backward, with lane-sum dot products. */
+void attention_query_backward_fast(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
+                                   const float *k, const float *v, const float *att, size_t kv_stride, int n, int hs) {
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int t2 = 0; t2 < n; t2++) datt[t2] = dot(dout, v + (size_t)t2 * kv_stride, hs);
+    float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
+    for (int t2 = 0; t2 < n; t2++) att_datt += att[t2] * datt[t2];
+    /* the three accumulations of key t2, in one pass over its rows */
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *kt = k + (size_t)t2 * kv_stride;
+        float *dkt = dk + (size_t)t2 * kv_stride, *dvt = dv + (size_t)t2 * kv_stride;
+        float ds = att[t2] * (datt[t2] - att_datt) * scale;
+        for (int i = 0; i < hs; i++) {
+            dvt[i] += att[t2] * dout[i];
+            dq[i] += ds * kt[i];
+            dkt[i] += ds * q[i];
         }
     }
 }
 
-/* Backward, per (b, h), query position t, key position t2 <= t:
- *   datt[t2]   = dout[t] . v[t2]                  dv[t2] += att[t2] * dout[t]
- *   dscore[t2] = att[t2] * (datt[t2] - sum_j att[j] * datt[j])    (softmax backward)
- *   dq[t]     += dscore[t2] * k[t2] / sqrt(hs)     dk[t2] += dscore[t2] * q[t] / sqrt(hs)
- * Keys and values of position t2 collect from every later query, so threads
- * split over (b, h) pairs, which own disjoint slices of dqkv. dqkv is WRITTEN. */
+/* Stand in for attention_forward and attention_backward: their loops, over the fast single-query parts. */
+void attention_forward_fast(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    attention_forward_by(attention_query_fast, out, att, qkv, B, T, C, NH);
+}
+
 void attention_backward_fast(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
-                        int T, int C, int NH) {
-    int hs = C / NH;
-    float scale = 1.0f / sqrtf((float)hs);
-    size_t C3 = (size_t)3 * C;
-#pragma omp parallel for collapse(2)
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            for (int t = 0; t < T; t++)
-                for (int part = 0; part < 3; part++)
-                    memset(dqkv + ((size_t)b * T + t) * C3 + (size_t)part * C + (size_t)h * hs, 0,
-                           (size_t)hs * sizeof(float));
-            for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
-                const float *d = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
-                const float *q = qkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
-                float *dq = dqkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
-                float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = qkv + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    float *dv = dqkv + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    float s = dot(d, v, hs);
-                    for (int i = 0; i < hs; i++) dv[i] += a[t2] * d[i];
-                    da[t2] = s;
-                    att_datt += a[t2] * s;
-                }
-                for (int t2 = t + 1; t2 < T; t2++) da[t2] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = qkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float *dk = dqkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float ds = a[t2] * (da[t2] - att_datt) * scale;
-                    for (int i = 0; i < hs; i++) {
-                        dq[i] += ds * k[i];
-                        dk[i] += ds * q[i];
-                    }
-                }
-            }
-        }
-    }
+                             int T, int C, int NH) {
+    attention_backward_by(attention_query_backward_fast, dqkv, datt, dout, qkv, att, B, T, C, NH);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -468,7 +430,8 @@ static inline float tanh_fast(float u) {
     return 1.0f - 2.0f / (exp_fast(2.0f * u) + 1.0f);
 }
 
-/* out = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3) */
+/* Stands in for gelu_forward, with tanh_fast for tanhf:
+ * out = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3) */
 void gelu_forward_fast(float *out, const float *inp, size_t N) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
@@ -478,7 +441,8 @@ void gelu_forward_fast(float *out, const float *inp, size_t N) {
     }
 }
 
-/* d out/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+/* Stands in for gelu_backward, with tanh_fast for tanhf:
+ * d out/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
  * dinp is WRITTEN. */
 void gelu_backward_fast(float *dinp, const float *inp, const float *dout, size_t N) {
 #pragma omp parallel for schedule(static)
@@ -529,7 +493,8 @@ static double softmax_numerators(float *e, const float *l, int n, float maxv) {
     return sum;
 }
 
-/* losses (B,T): -log softmax(logits)[target] = logsumexp(logits) - logits[target].
+/* Stands in for crossentropy_forward, with lane maxima and sums and exp_fast.
+ * losses (B,T): -log softmax(logits)[target] = logsumexp(logits) - logits[target].
  * logits (B,T,V). The numerators go to a per-thread row buffer, as the logits
  * must survive for the backward pass. */
 void crossentropy_forward_fast(float *losses, const float *logits, const int *targets, int B, int T, int V) {
@@ -547,22 +512,23 @@ void crossentropy_forward_fast(float *losses, const float *logits, const int *ta
     }
 }
 
-/* For the mean loss over B*T positions:
+/* Stands in for crossentropy_backward, with lane sums and exp_fast.
+ * For the mean loss over B*T positions:
  *   dlogits[i] = (softmax(logits)[i] - [i == target]) / (B*T).
  * IN PLACE: on entry dlogits holds the logits, on exit their gradient. The
  * (B,T,V) logits are the largest activation, so not keeping a second copy
  * matters for memory. */
 void crossentropy_backward_fast(float *dlogits, const int *targets, int B, int T, int V) {
-    float dloss = 1.0f / ((float)B * (float)T);
+    float mean_scale = 1.0f / ((float)B * (float)T);
 #pragma omp parallel for schedule(static)
     for (size_t bt = 0; bt < (size_t)B * T; bt++) {
         float *l = dlogits + bt * V;
         float maxv = max_lanes(l, V);
         double sum = softmax_numerators(l, l, V, maxv);
-        float scale = (float)(1.0 / sum) * dloss;
+        float scale = (float)(1.0 / sum) * mean_scale;
 #pragma omp simd
         for (int i = 0; i < V; i++) l[i] *= scale;
-        l[targets[bt]] -= dloss;
+        l[targets[bt]] -= mean_scale;
     }
 }
 

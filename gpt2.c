@@ -227,11 +227,14 @@ void attention_query(float *out, float *att, const float *q, const float *k, con
     }
 }
 
-/* qkv (B,T,3C) holds [q | k | v] per position; head h uses channels
- * h*hs .. h*hs+hs-1 of each part (hs = C/NH). Query position t attends over
- * positions 0..t (causal). att (B,NH,T,T) keeps the probabilities for the
- * backward pass (zero above the diagonal); out (B,T,C), heads concatenated. */
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+/* The loops of the forward pass over every (b, h, t), for any implementation
+ * of one query (fastops.c passes its faster one). qkv (B,T,3C) holds
+ * [q | k | v] per position; head h uses channels h*hs .. h*hs+hs-1 of each
+ * part (hs = C/NH). Query position t attends over positions 0..t (causal).
+ * att (B,NH,T,T) keeps the probabilities for the backward pass (zero above
+ * the diagonal); out (B,T,C), heads concatenated. */
+void attention_forward_by(AttentionQuery *query, float *out, float *att, const float *qkv, int B, int T, int C,
+                          int NH) {
     int hs = C / NH;
     size_t C3 = (size_t)3 * C;
 #pragma omp parallel for collapse(3)
@@ -240,63 +243,79 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
             for (int t = 0; t < T; t++) {
                 const float *seq = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* position 0, head h */
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                attention_query(out + ((size_t)b * T + t) * C + (size_t)h * hs, a, seq + t * C3, seq + C,
-                                seq + 2 * (size_t)C, C3, t + 1, hs);
+                query(out + ((size_t)b * T + t) * C + (size_t)h * hs, a, seq + t * C3, seq + C, seq + 2 * (size_t)C,
+                      C3, t + 1, hs);
                 for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
             }
         }
     }
 }
 
-/* Backward, per (b, h), query position t, key position t2 <= t:
- *   datt[t2]   = dout[t] . v[t2]                  dv[t2] += att[t2] * dout[t]
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    attention_forward_by(attention_query, out, att, qkv, B, T, C, NH);
+}
+
+/* The backward pass of one query (attention_query read backwards), n keys:
+ *   datt[t2]   = dout . v[t2]                     dv[t2] += att[t2] * dout
  *   dscore[t2] = att[t2] * (datt[t2] - sum_j att[j] * datt[j])    (softmax backward)
- *   dq[t]     += dscore[t2] * k[t2] / sqrt(hs)     dk[t2] += dscore[t2] * q[t] / sqrt(hs)
- * Keys and values of position t2 collect from every later query, so threads
- * split over (b, h) pairs, which own disjoint slices of dqkv. dqkv is WRITTEN.
- * datt (B,NH,T,T) is kept whole, though each row is used only here: the GPU
- * computes it in one kernel and consumes it in the next. */
-void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
-                        int T, int C, int NH) {
-    int hs = C / NH;
+ *   dq        += dscore[t2] * k[t2] / sqrt(hs)     dk[t2] += dscore[t2] * q / sqrt(hs)
+ * q, dq, dout (hs); att, datt (n); k, dk, v, dv at position 0 of the head,
+ * positions kv_stride floats apart. dq, dk, dv ACCUMULATE. */
+void attention_query_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
+                              const float *k, const float *v, const float *att, size_t kv_stride, int n, int hs) {
     float scale = 1.0f / sqrtf((float)hs);
+    float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *vt = v + (size_t)t2 * kv_stride;
+        float *dvt = dv + (size_t)t2 * kv_stride;
+        float s = 0.0f;
+        for (int i = 0; i < hs; i++) s += dout[i] * vt[i];
+        for (int i = 0; i < hs; i++) dvt[i] += att[t2] * dout[i];
+        datt[t2] = s;
+        att_datt += att[t2] * s;
+    }
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *kt = k + (size_t)t2 * kv_stride;
+        float *dkt = dk + (size_t)t2 * kv_stride;
+        float ds = att[t2] * (datt[t2] - att_datt) * scale;
+        for (int i = 0; i < hs; i++) {
+            dq[i] += ds * kt[i];
+            dkt[i] += ds * q[i];
+        }
+    }
+}
+
+/* The loops of the backward pass, for any implementation of one query's
+ * backward. Keys and values of position t2 collect from every later query,
+ * so threads split over (b, h) pairs, which own disjoint slices of dqkv;
+ * within a pair the queries go in order t = 0, 1, ... . dqkv (B,T,3C) is
+ * WRITTEN. datt (B,NH,T,T) is kept whole, though each row is used only
+ * here: the GPU computes it in one kernel and consumes it in the next. */
+void attention_backward_by(AttentionQueryBackward *query_backward, float *dqkv, float *datt, const float *dout,
+                           const float *qkv, const float *att, int B, int T, int C, int NH) {
+    int hs = C / NH;
     size_t C3 = (size_t)3 * C;
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
+            const float *seq = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* position 0, head h */
+            float *dseq = dqkv + (size_t)b * T * C3 + (size_t)h * hs;
             for (int t = 0; t < T; t++)
-                for (int part = 0; part < 3; part++)
-                    memset(dqkv + ((size_t)b * T + t) * C3 + (size_t)part * C + (size_t)h * hs, 0,
-                           (size_t)hs * sizeof(float));
+                for (int part = 0; part < 3; part++) memset(dseq + t * C3 + (size_t)part * C, 0, hs * sizeof(float));
             for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
-                const float *d = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
-                const float *q = qkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
-                float *dq = dqkv + ((size_t)b * T + t) * C3 + (size_t)h * hs;
-                float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = qkv + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    float *dv = dqkv + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    float s = 0.0f;
-                    for (int i = 0; i < hs; i++) s += d[i] * v[i];
-                    for (int i = 0; i < hs; i++) dv[i] += a[t2] * d[i];
-                    da[t2] = s;
-                    att_datt += a[t2] * s;
-                }
-                for (int t2 = t + 1; t2 < T; t2++) da[t2] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = qkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float *dk = dqkv + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float ds = a[t2] * (da[t2] - att_datt) * scale;
-                    for (int i = 0; i < hs; i++) {
-                        dq[i] += ds * k[i];
-                        dk[i] += ds * q[i];
-                    }
-                }
+                size_t row = (((size_t)b * NH + h) * T + t) * T;
+                query_backward(dseq + t * C3, dseq + C, dseq + 2 * (size_t)C, datt + row,
+                               dout + ((size_t)b * T + t) * C + (size_t)h * hs, seq + t * C3, seq + C,
+                               seq + 2 * (size_t)C, att + row, C3, t + 1, hs);
+                for (int t2 = t + 1; t2 < T; t2++) datt[row + t2] = 0.0f;
             }
         }
     }
+}
+
+void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
+                        int T, int C, int NH) {
+    attention_backward_by(attention_query_backward, dqkv, datt, dout, qkv, att, B, T, C, NH);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -202,8 +202,20 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
 void attention_query(float *out, float *att, const float *q, const float *k, const float *v, size_t kv_stride, int n,
                      int hs);
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+void attention_query_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
+                              const float *k, const float *v, const float *att, size_t kv_stride, int n, int hs);
 void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                         int T, int C, int NH);
+/* attention's loops over (b, h, t) around one query's forward or backward,
+ * shared by the plain functions above and their fast twins */
+typedef void AttentionQuery(float *out, float *att, const float *q, const float *k, const float *v, size_t kv_stride,
+                            int n, int hs);
+typedef void AttentionQueryBackward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
+                                    const float *k, const float *v, const float *att, size_t kv_stride, int n, int hs);
+void attention_forward_by(AttentionQuery *query, float *out, float *att, const float *qkv, int B, int T, int C,
+                          int NH);
+void attention_backward_by(AttentionQueryBackward *query_backward, float *dqkv, float *datt, const float *dout,
+                           const float *qkv, const float *att, int B, int T, int C, int NH);
 void gelu_forward(float *out, const float *inp, size_t N);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N);
 void residual_forward(float *out, const float *inp1, const float *inp2, size_t N);

@@ -12,7 +12,7 @@
  * double that changes the sum only around its 16th digit.
  *
  * The backward works IN PLACE, like the CPU's: on entry the buffer holds the
- * logits, on exit dloss/dlogits = (softmax - onehot(target)) / (B*T). Each
+ * logits, on exit dlogits = (softmax - onehot(target)) / (B*T). Each
  * logit is read and rewritten only by the thread that owns it, and the target
  * entry is corrected after a __syncthreads, once its owner has scaled it.
  *
@@ -43,7 +43,7 @@ void crossentropy_forward_gpu(float *losses, const float *logits, const int *tar
     CUDA_CHECK_LAUNCH();
 }
 
-__global__ void crossentropy_backward_kernel(float *dlogits, const int *targets, int V, float dloss) {
+__global__ void crossentropy_backward_kernel(float *dlogits, const int *targets, int V, float mean_scale) {
     size_t row = blockIdx.x;
     float *l = dlogits + row * V;
     float maxv = -INFINITY;
@@ -56,14 +56,14 @@ __global__ void crossentropy_backward_kernel(float *dlogits, const int *targets,
         sum += l[i];
     }
     sum = block_reduce(sum, SumOp(), 0.0);
-    float scale = (float)(1.0 / sum) * dloss;
+    float scale = (float)(1.0 / sum) * mean_scale;
     for (int i = threadIdx.x; i < V; i += blockDim.x) l[i] *= scale;
     __syncthreads(); /* the target's owner has scaled it */
-    if (threadIdx.x == 0) l[targets[row]] -= dloss;
+    if (threadIdx.x == 0) l[targets[row]] -= mean_scale;
 }
 
 void crossentropy_backward_gpu(float *dlogits, const int *targets, int B, int T, int V) {
-    float dloss = 1.0f / ((float)B * (float)T); /* the CPU's expression */
-    crossentropy_backward_kernel<<<(unsigned)((size_t)B * T), BLOCK>>>(dlogits, targets, V, dloss);
+    float mean_scale = 1.0f / ((float)B * (float)T); /* the CPU's expression */
+    crossentropy_backward_kernel<<<(unsigned)((size_t)B * T), BLOCK>>>(dlogits, targets, V, mean_scale);
     CUDA_CHECK_LAUNCH();
 }

@@ -99,7 +99,7 @@ void gpt2_gpu_params_from_host(GPT2GPU *g, const GPT2 *host);
 void gpt2_gpu_grads_to_host(GPT2GPU *g, float *grads);
 void gpt2_gpu_opt_state_to_host(GPT2GPU *g, float *m, float *v);
 void gpt2_gpu_opt_state_from_host(GPT2GPU *g, const float *m, const float *v);
-/* the (B,T,V) logits of the last forward (after a backward: dloss/dlogits) */
+/* the (B,T,V) logits of the last forward (after a backward: dlogits) */
 void gpt2_gpu_logits_to_host(GPT2GPU *g, float *logits);
 /* All activations of the last forward, in the CPU layout for its (B,T):
  * gpt2_point_activations(&a, acts, config, B, T) then names the tensors.

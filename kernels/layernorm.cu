@@ -22,8 +22,8 @@
  * work for 32 threads, and a warp can sum without shared memory or
  * __syncthreads (shuffles). The reference adds each sum left to right; the
  * warp adds 32 interleaved partial sums, then combines them in a butterfly:
- * the same terms in a different grouping, so the last bits differ (and differ
- * again from whatever grouping the default CPU build's speed layer uses).
+ * the same terms in a different grouping, so the last bits differ. (Layernorm
+ * has no fast twin on the CPU: both CPU builds add left to right.)
  *
  * Memory traffic per row: forward reads x three times (mean, variance,
  * output: the repeats hit L1) and writes C outputs; backward reads dout and x
