@@ -246,40 +246,41 @@ static void check_gelu(void) {
         d[i] = 1.0f + 0.5f * rand_sym();
     }
     for (int k = 0; k < NTABLES; k++) {
-    const GPT2Ops *op = TABLES[k];
-    float *y = xmalloc(N * sizeof(float), "y"), *dx = xmalloc(N * sizeof(float), "dx");
-    op->gelu_forward(y, x, N);
-    op->gelu_backward(dx, x, d, N);
-    double worst_y = 0.0, worst_dx = 0.0;
-    for (int i = 0; i < N; i++) {
-        double v = x[i], u = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v), th = tanh(u);
-        double ry = 0.5 * v * (1.0 + th);
-        double rd = d[i] * (0.5 * (1.0 + th) +
-                            0.5 * v * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v));
-        /* float evaluation of the formula: a few ulps of |x| (the terms are that size) */
-        double ey = fabs(y[i] - ry) / (1e-6 * (fabs(v) + 1e-3)), ed = fabs(dx[i] - rd) / (1e-6 * (fabs(v) + 1.0));
-        if (!(ey <= worst_y)) worst_y = isnan(ey) ? INFINITY : ey;
-        if (!(ed <= worst_dx)) worst_dx = isnan(ed) ? INFINITY : ed;
-    }
-    char name[64];
-    snprintf(name, sizeof(name), "%s gelu forward and backward vs double", op->name);
-    CHECK(worst_y <= 1 && worst_dx <= 1, name, "error / (1e-6 |x|): forward %.3g, backward %.3g", worst_y, worst_dx);
-    if (k == 0) {
-        plain_y = y, plain_dx = dx;
-        continue;
-    }
-    /* both within the bounds above, so within twice them of each other */
-    double gap_y = 0.0, gap_dx = 0.0;
-    for (int i = 0; i < N; i++) {
-        double ey = fabs(y[i] - plain_y[i]) / (2e-6 * (fabs(x[i]) + 1e-3));
-        double ed = fabs(dx[i] - plain_dx[i]) / (2e-6 * (fabs(x[i]) + 1.0));
-        if (!(ey <= gap_y)) gap_y = isnan(ey) ? INFINITY : ey;
-        if (!(ed <= gap_dx)) gap_dx = isnan(ed) ? INFINITY : ed;
-    }
-    snprintf(name, sizeof(name), "%s gelu vs its plain twin", op->name);
-    CHECK(gap_y <= 1 && gap_dx <= 1, name, "|fast - plain| / twice the bound: forward %.3g, backward %.3g", gap_y,
-          gap_dx);
-    free(y), free(dx);
+        const GPT2Ops *op = TABLES[k];
+        float *y = xmalloc(N * sizeof(float), "y"), *dx = xmalloc(N * sizeof(float), "dx");
+        op->gelu_forward(y, x, N);
+        op->gelu_backward(dx, x, d, N);
+        double worst_y = 0.0, worst_dx = 0.0;
+        for (int i = 0; i < N; i++) {
+            double v = x[i], u = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v), th = tanh(u);
+            double ry = 0.5 * v * (1.0 + th);
+            double rd =
+                d[i] * (0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v));
+            /* float evaluation of the formula: a few ulps of |x| (the terms are that size) */
+            double ey = fabs(y[i] - ry) / (1e-6 * (fabs(v) + 1e-3)), ed = fabs(dx[i] - rd) / (1e-6 * (fabs(v) + 1.0));
+            if (!(ey <= worst_y)) worst_y = isnan(ey) ? INFINITY : ey;
+            if (!(ed <= worst_dx)) worst_dx = isnan(ed) ? INFINITY : ed;
+        }
+        char name[64];
+        snprintf(name, sizeof(name), "%s gelu forward and backward vs double", op->name);
+        CHECK(worst_y <= 1 && worst_dx <= 1, name, "error / (1e-6 |x|): forward %.3g, backward %.3g", worst_y,
+              worst_dx);
+        if (k == 0) {
+            plain_y = y, plain_dx = dx;
+            continue;
+        }
+        /* both within the bounds above, so within twice them of each other */
+        double gap_y = 0.0, gap_dx = 0.0;
+        for (int i = 0; i < N; i++) {
+            double ey = fabs(y[i] - plain_y[i]) / (2e-6 * (fabs(x[i]) + 1e-3));
+            double ed = fabs(dx[i] - plain_dx[i]) / (2e-6 * (fabs(x[i]) + 1.0));
+            if (!(ey <= gap_y)) gap_y = isnan(ey) ? INFINITY : ey;
+            if (!(ed <= gap_dx)) gap_dx = isnan(ed) ? INFINITY : ed;
+        }
+        snprintf(name, sizeof(name), "%s gelu vs its plain twin", op->name);
+        CHECK(gap_y <= 1 && gap_dx <= 1, name, "|fast - plain| / twice the bound: forward %.3g, backward %.3g", gap_y,
+              gap_dx);
+        free(y), free(dx);
     }
     free(x), free(d), free(plain_y), free(plain_dx);
 }
@@ -289,47 +290,47 @@ static void check_gelu(void) {
  * must not matter) at V = 7 and V = 50257. */
 static void check_crossentropy(int B, int T, int V) {
     int BT = B * T;
-    float *logits = xmalloc((size_t)BT * V * sizeof(float), "logits"), *losses = xmalloc(BT * sizeof(float), "l");
+    float *logits = xmalloc((size_t)BT * V * sizeof(float), "logits"), *losses;
     int *targets = xmalloc(BT * sizeof(int), "targets");
     for (size_t i = 0; i < (size_t)BT * V; i++) logits[i] = 8.0f * rand_sym() + (i % 97 == 0 ? -100.0f : 0.0f);
     for (int bt = 0; bt < BT; bt++) targets[bt] = (int)((bt * 7919u) % (unsigned)V);
     float *plain_losses = NULL, *plain_dl = NULL;
     for (int k = 0; k < NTABLES; k++) {
-    const GPT2Ops *op = TABLES[k];
-    float *dl = copy_floats(logits, (size_t)BT * V);
-    losses = xmalloc(BT * sizeof(float), "losses");
-    op->crossentropy_forward(losses, logits, targets, B, T, V);
-    op->crossentropy_backward(dl, targets, B, T, V);
-    double worst_loss = 0.0, worst_grad = 0.0;
-    for (int bt = 0; bt < BT; bt++) {
-        const float *l = logits + (size_t)bt * V;
-        double maxv = l[0], sum = 0.0;
-        for (int i = 0; i < V; i++) maxv = l[i] > maxv ? l[i] : maxv;
-        for (int i = 0; i < V; i++) sum += exp(l[i] - maxv);
-        double loss = log(sum) + maxv - l[targets[bt]];
-        double e = fabs(losses[bt] - loss) / (1e-6 * (1.0 + fabs(loss)));
-        if (!(e <= worst_loss)) worst_loss = isnan(e) ? INFINITY : e;
-        for (int i = 0; i < V; i++) {
-            double g = (exp(l[i] - maxv) / sum - (i == targets[bt])) / BT;
-            /* relative to the gradient's scale 1/BT: float rounding ~1e-7 */
-            double eg = fabs(dl[(size_t)bt * V + i] - g) * BT / 1e-6;
-            if (!(eg <= worst_grad)) worst_grad = isnan(eg) ? INFINITY : eg;
+        const GPT2Ops *op = TABLES[k];
+        float *dl = copy_floats(logits, (size_t)BT * V);
+        losses = xmalloc(BT * sizeof(float), "losses");
+        op->crossentropy_forward(losses, logits, targets, B, T, V);
+        op->crossentropy_backward(dl, targets, B, T, V);
+        double worst_loss = 0.0, worst_grad = 0.0;
+        for (int bt = 0; bt < BT; bt++) {
+            const float *l = logits + (size_t)bt * V;
+            double maxv = l[0], sum = 0.0;
+            for (int i = 0; i < V; i++) maxv = l[i] > maxv ? l[i] : maxv;
+            for (int i = 0; i < V; i++) sum += exp(l[i] - maxv);
+            double loss = log(sum) + maxv - l[targets[bt]];
+            double e = fabs(losses[bt] - loss) / (1e-6 * (1.0 + fabs(loss)));
+            if (!(e <= worst_loss)) worst_loss = isnan(e) ? INFINITY : e;
+            for (int i = 0; i < V; i++) {
+                double g = (exp(l[i] - maxv) / sum - (i == targets[bt])) / BT;
+                /* relative to the gradient's scale 1/BT: float rounding ~1e-7 */
+                double eg = fabs(dl[(size_t)bt * V + i] - g) * BT / 1e-6;
+                if (!(eg <= worst_grad)) worst_grad = isnan(eg) ? INFINITY : eg;
+            }
         }
-    }
-    char name[80];
-    snprintf(name, sizeof(name), "%s crossentropy forward and backward vs double, V=%d", op->name, V);
-    CHECK(worst_loss <= 1 && worst_grad <= 1, name, "error / 1e-6: loss %.3g, dlogits %.3g", worst_loss,
-          worst_grad);
-    if (k == 0) {
-        plain_losses = losses, plain_dl = dl;
-        continue;
-    }
-    /* the gradients are of size 1/BT: the tolerance scales with it */
-    double gap_l = twin_gap(losses, plain_losses, BT, NULL, 1e-6);
-    double gap_d = twin_gap(dl, plain_dl, (size_t)BT * V, NULL, 1e-6 / BT);
-    snprintf(name, sizeof(name), "%s crossentropy V=%d vs its plain twin", op->name, V);
-    CHECK(gap_l <= 1 && gap_d <= 1, name, "|fast - plain| / 2 tolerances: loss %.3g, dlogits %.3g", gap_l, gap_d);
-    free(losses), free(dl);
+        char name[80];
+        snprintf(name, sizeof(name), "%s crossentropy forward and backward vs double, V=%d", op->name, V);
+        CHECK(worst_loss <= 1 && worst_grad <= 1, name, "error / 1e-6: loss %.3g, dlogits %.3g", worst_loss,
+              worst_grad);
+        if (k == 0) {
+            plain_losses = losses, plain_dl = dl;
+            continue;
+        }
+        /* the gradients are of size 1/BT: the tolerance scales with it */
+        double gap_l = twin_gap(losses, plain_losses, BT, NULL, 1e-6);
+        double gap_d = twin_gap(dl, plain_dl, (size_t)BT * V, NULL, 1e-6 / BT);
+        snprintf(name, sizeof(name), "%s crossentropy V=%d vs its plain twin", op->name, V);
+        CHECK(gap_l <= 1 && gap_d <= 1, name, "|fast - plain| / 2 tolerances: loss %.3g, dlogits %.3g", gap_l, gap_d);
+        free(losses), free(dl);
     }
     free(logits), free(targets), free(plain_losses), free(plain_dl);
 }
