@@ -220,7 +220,7 @@ $(BIN)/train_gpu: $(BUILD)/kernels/train_gpu.o $(KERNEL_OBJ) $(LIB_OBJ) $(CUDA_S
 # launch k<<<grid, block>>>(args) to emu_launch("k", grid, block, k, args); the
 # #line directive keeps compiler messages on the .cu file. (A launch whose
 # <<<...>>>( is split across lines is not rewritten, and fails to compile.)
-EMU_BUILD    = build/emu$(if $(NO_OMP),-noomp)
+EMU_BUILD    = build/emu$(if $(NO_OMP),-noomp)$(if $(REFERENCE),-ref)
 EMU_CXXFLAGS = -O2 -g -std=c++17 -Wall -Wextra -Werror -Wno-unknown-pragmas -fno-math-errno -ffp-contract=off -Itest/cuda_emu -Ikernels -Itest -I. \
                -fsanitize=undefined -fno-sanitize-recover=undefined
 EMU_LDFLAGS  = $(LDFLAGS_PLAIN) -fsanitize=undefined
