@@ -56,12 +56,12 @@ endif
 # REFERENCE=1: every program runs gpt2.c's plain loops (the speed layer,
 # fastops.c, is left out), built into its own folder.
 MODEL_SRC = gpt2.c gpt2_memory.c checkpoint.c debug_state.c generation.c $(if $(REFERENCE),,fastops.c)
-TRAIN_SRC = dataloader.c rundir.c plot.c train_setup.c
+TRAIN_SRC = dataloader.c rundir.c plot.c svg.c train_setup.c
 LIB_SRC  = common.c $(MODEL_SRC) $(TRAIN_SRC) json.c tokenizer.c safetensors.c hf_gpt2.c
 # train.c is in the library too (train_lib.o: without its main), for AdamW and
 # the loop; ./train links train.o (with main) in its place.
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/train_lib.o
-PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BIN)/export_hf $(BUILD)/gen_unicode
+PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/inspect $(BIN)/import_hf $(BIN)/export_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
            $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors \
            $(BUILD)/test_generate
@@ -93,6 +93,8 @@ $(BIN)/test_gpt2: $(BUILD)/test/test_gpt2.o $(LIB_OBJ)
 $(BIN)/train: $(BUILD)/train.o $(filter-out $(BUILD)/train_lib.o,$(LIB_OBJ))
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/generate: $(BUILD)/tools/generate.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/inspect: $(BUILD)/tools/inspect.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/import_hf: $(BUILD)/tools/import_hf.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
