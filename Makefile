@@ -66,9 +66,9 @@ C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcach
            $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors \
            $(BUILD)/test_generate
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
-           test/test_hf.sh test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh
+           test/test_hf.sh test/test_inspect.sh test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh
 # Helper programs the shell tests call (not tests themselves).
-TEST_HELPERS = $(BUILD)/make_safetensors
+TEST_HELPERS = $(BUILD)/make_safetensors $(BUILD)/check_inspect $(BUILD)/xml_check
 
 .PHONY: reference-programs all demo test test-sanitize valgrind clean cuda emu FORCE vocab unicode-table fuzz bench-tokenizer bench
 .SECONDARY:
@@ -103,6 +103,10 @@ $(BIN)/export_hf: $(BUILD)/tools/export_hf.o $(LIB_OBJ)
 $(BUILD)/test_%: $(BUILD)/test/test_%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/make_safetensors: $(BUILD)/test/make_safetensors.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/check_inspect: $(BUILD)/test/check_inspect.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/xml_check: $(BUILD)/test/xml_check.o $(BUILD)/common.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # --- tokenizer (tokenizer.c, tools/tokenize.c; see notes.md "Byte-level BPE tokenizer")
