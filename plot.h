@@ -7,8 +7,9 @@
 
 #include "rundir.h"
 
-/* Train loss as a thin line, validation loss as a thicker line with dots,
- * against the step; written atomically. */
+/* Train loss faint with its moving average over it, validation loss as a
+ * line with dots, against the step; under it the gradient norm. Round 1-2-5
+ * ticks, labelled axes; written atomically. */
 void write_loss_svg(const History *h, const char *dir);
 
 #endif

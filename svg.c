@@ -57,6 +57,48 @@ int svg_nice_ticks(double lo, double hi, int max_ticks, double *ticks) {
     }
 }
 
+double svg_x(const SvgPanel *p, double x) { return p->left + p->width * (x - p->x0) / (p->x1 - p->x0); }
+double svg_y(const SvgPanel *p, double y) { return p->top + p->height * (1.0 - (y - p->y0) / (p->y1 - p->y0)); }
+
+void svg_axes(FILE *f, const SvgPanel *p, const char *xlabel, const char *ylabel) {
+    double ticks[12];
+    int n = svg_nice_ticks(p->y0, p->y1, p->height > 150 ? 8 : 4, ticks);
+    for (int i = 0; i < n; i++) {
+        double y = svg_y(p, ticks[i]);
+        fprintf(f, "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>", p->left, y,
+                p->left + p->width, y);
+        fprintf(f, "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", p->left - 5, y + 4, ticks[i]);
+    }
+    n = svg_nice_ticks(p->x0, p->x1, 8, ticks);
+    for (int i = 0; i < n; i++) {
+        double x = svg_x(p, ticks[i]);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#e4e4e4\"/>", x, p->top, x,
+                p->top + p->height);
+        fprintf(f, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%g</text>\n", x, p->top + p->height + 15,
+                ticks[i]);
+    }
+    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"#888\"/>\n", p->left,
+            p->top, p->width, p->height);
+    if (xlabel && *xlabel) {
+        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">", p->left + p->width / 2, p->top + p->height + 32);
+        xml_str(f, xlabel);
+        fputs("</text>\n", f);
+    }
+    fprintf(f, "<text text-anchor=\"middle\" transform=\"translate(%g %g) rotate(-90)\">", p->left - 42,
+            p->top + p->height / 2);
+    xml_str(f, ylabel);
+    fputs("</text>\n", f);
+}
+
+void svg_line(FILE *f, const SvgPanel *p, const double *xs, const double *ys, size_t n, const char *color,
+              double width, double opacity) {
+    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%g\" stroke-opacity=\"%g\" points=\"", color,
+            width, opacity);
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(ys[i])) fprintf(f, "%.1f,%.1f ", svg_x(p, xs[i]), svg_y(p, ys[i]));
+    fputs("\"/>\n", f);
+}
+
 #define SHADES 16
 
 void svg_heatmap(FILE *f, const float *values, size_t stride, int rows, int cols, double x, double y, double cell,

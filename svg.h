@@ -27,6 +27,21 @@ void svg_close(FILE *f);
  * ticks[] (room for max_ticks) and returns how many. */
 int svg_nice_ticks(double lo, double hi, int max_ticks, double *ticks);
 
+/* A chart's plotting area: where it sits on the page (pixels) and the data
+ * ranges it shows, so svg_x/svg_y map data to pixels. */
+typedef struct {
+    double left, top, width, height; /* pixels */
+    double x0, x1, y0, y1;           /* data: x0 at the left edge, y0 at the bottom */
+} SvgPanel;
+double svg_x(const SvgPanel *p, double x);
+double svg_y(const SvgPanel *p, double y);
+/* Grid lines and tick labels at round 1-2-5 values on both axes, the axis
+ * labels (UTF-8 text) under and beside the area, and a frame. */
+void svg_axes(FILE *f, const SvgPanel *p, const char *xlabel, const char *ylabel);
+/* A polyline through the points (xs[i], ys[i]) that are not NAN. */
+void svg_line(FILE *f, const SvgPanel *p, const double *xs, const double *ys, size_t n, const char *color,
+              double width, double opacity);
+
 /* A heat map of rows x cols values in [0, 1] (row-major, `stride` floats a
  * row) with its top-left corner at (x, y), `cell` pixels a cell: each value
  * is shaded in `color` at one of 16 opacities, and all cells of one shade

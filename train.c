@@ -58,7 +58,7 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
     if (val_dl && start == 0) { /* the starting point of the validation curve */
         float val = evaluate(be, val_dl, c->eval_batches);
         printf("step 0: val loss %.4f\n", val);
-        history_add(&hist, 0, NAN, val, 0, 0);
+        history_add(&hist, 0, NAN, val, 0, 0, NAN);
     }
     int status = 0;
     for (int step = start + 1; step <= c->steps; step++) {
@@ -86,7 +86,7 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
             val = evaluate(be, val_dl, c->eval_batches);
             printf("step %d: val loss %.4f\n", step, val);
         }
-        history_add(&hist, step, loss, val, lr, p->elapsed);
+        history_add(&hist, step, loss, val, lr, p->elapsed, norm);
         if (!isnan(val) || last || step % 10 == 0) {
             write_log_csv(&hist, c->out_dir);
             write_loss_svg(&hist, c->out_dir);

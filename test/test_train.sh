@@ -5,6 +5,7 @@
 # saves a resumable checkpoint and that generation works. (Bad data and bad
 # flags: test/bad_inputs.sh; kills and NaN: test/test_crash.sh.)
 source "$(dirname "$0")/lib.sh"
+BUILD=${BUILD:-build}
 vocab="$VOCAB"
 if [ ! -f "$vocab/encoder.json" ]; then
     for t in learns resume_bit_identical ctrl_c_checkpoint sample_valid_utf8 generate; do skip "train/$t" "no vocabulary in $vocab"; done
@@ -27,6 +28,10 @@ else fail train/learns "val loss $first -> $last; $(tail -2 "$TMP/log")"; fi
 rows=$(tail -n +2 "$TMP/run/log.csv" | wc -l)
 check train/log_csv_has_every_step [ "$rows" = 41 ]
 check train/loss_svg_written grep -q '<polyline' "$TMP/run/loss.svg"
+check train/log_csv_grad_norm [ "$(head -1 "$TMP/run/log.csv")" = step,train_loss,val_loss,lr,elapsed_s,grad_norm ] && \
+    [ "$(awk -F, 'NR > 2 && $6 + 0 > 0' "$TMP/run/log.csv" | wc -l)" = 40 ]
+out=$("$BUILD/xml_check" "$TMP/run/loss.svg" polyline text)
+check train/loss_svg_wellformed_with_panels grep -q "^ok .* polyline 4 " <<<"$out" && grep -q 'gradient norm' "$TMP/run/loss.svg"
 check train/checkpoint_written [ -f "$TMP/run/model_00000040.bin" ] && [ -f "$TMP/run/state_00000040.bin" ]
 
 # 2. N steps, resume, N more steps == 2N steps in one go, bit for bit (with
@@ -38,6 +43,8 @@ common=(--train "$TMP/d_train.bin" --val "$TMP/d_val.bin" "${tiny[@]}" --steps 8
 "$BIN/train" --resume "$TMP/b" >"$TMP/b2.log" 2>&1
 if cmp -s "$TMP/a/model_00000008.bin" "$TMP/b/model_00000008.bin"; then pass train/resume_bit_identical
 else fail train/resume_bit_identical "weights differ after 4+4 vs 8 steps; $(tail -1 "$TMP/b2.log")"; fi
+# the gradient norms of steps 1-4 come back from log.csv on resume, as the one-go run wrote them
+check train/resume_keeps_grad_norm cmp -s <(cut -d, -f1,6 "$TMP/a/log.csv") <(cut -d, -f1,6 "$TMP/b/log.csv")
 check train/resume_same_samples cmp -s <(grep -a -A2 -- '---- sample' "$TMP/a.log" | tail -3) \
     <(grep -a -A2 -- '---- sample' "$TMP/b2.log" | tail -3)
 
