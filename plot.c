@@ -1,6 +1,7 @@
 /*
- * plot.c: loss.svg (see plot.h). Two panels drawn with svg.c's axes: the
- * losses against the step, and under it the gradient norm.
+ * plot.c: loss.svg and updates.svg (see plot.h), drawn with svg.c's panels:
+ * the losses against the step with the gradient norm under them, and the
+ * update-to-weight ratios.
  */
 #include "plot.h"
 
@@ -85,4 +86,64 @@ void write_loss_svg(const History *h, const char *dir) {
     svg_close(f);
     atomic_commit(&af);
     free(step);
+}
+
+/* one colour per parameter tensor, in checkpoint order */
+static const char *const TENSOR_COLORS[NUM_PARAM_TENSORS] = {
+    "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
+    "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#bcbd22"};
+
+#define RULE_OF_THUMB (-3.0) /* log10 of an update about 1/1000 of the weights */
+
+void write_updates_svg(const UpdateLog *log, int L, const char *dir) {
+    size_t n = log->n;
+    double *xs = xmalloc((n + 1) * 3 * sizeof(double), "update plot"), *ys = xs + n + 1, *all = ys + n + 1;
+    double xmax = 1;
+    for (size_t i = 0; i < n; i++) {
+        all[i] = log->rows[i].ratio;
+        xmax = fmax(xmax, log->rows[i].step);
+    }
+    double lo, hi;
+    data_range(all, n, &lo, &hi);
+    lo = fmin(lo, RULE_OF_THUMB - 1);
+    hi = fmax(hi, RULE_OF_THUMB + 1);
+    SvgPanel p = {.left = 70, .top = 40, .width = 670, .height = 360, .x0 = 0, .x1 = xmax, .y0 = lo, .y1 = hi};
+
+    char path[1200];
+    snprintf(path, sizeof path, "%s/updates.svg", dir);
+    AtomicFile af = atomic_open(path);
+    FILE *f = af.f;
+    svg_open(f, 760, 520);
+    fputs("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+          "<text x=\"70\" y=\"16\">update-to-weight ratio, log10(rms(update) / rms(weight)), at each eval step"
+          "</text>\n", f);
+    double band_top = svg_y(&p, RULE_OF_THUMB + 0.5), band_bottom = svg_y(&p, RULE_OF_THUMB - 0.5);
+    fprintf(f, "<rect x=\"%g\" y=\"%.1f\" width=\"%g\" height=\"%.1f\" fill=\"#e5f5e0\"/>\n", p.left, band_top,
+            p.width, band_bottom - band_top);
+    fprintf(f, "<text x=\"%g\" y=\"%.1f\" fill=\"#31a354\">rule of thumb: about -3 (a heuristic, not a law)</text>\n",
+            p.left + 6, band_top + 13);
+    svg_axes(f, &p, "step", "log10 update ratio");
+    for (int t = 0; t < NUM_PARAM_TENSORS; t++) {
+        int layers = param_is_per_layer(t) ? L : 1;
+        for (int l = 0; l < layers; l++) {
+            size_t m = 0;
+            for (size_t i = 0; i < n; i++)
+                if (log->rows[i].tensor == t && log->rows[i].layer == (layers > 1 ? l : -1)) {
+                    xs[m] = log->rows[i].step;
+                    ys[m++] = log->rows[i].ratio;
+                }
+            /* the first layer light, the last one full colour */
+            double shade = layers > 1 ? 0.3 + 0.7 * l / (layers - 1) : 1;
+            if (m) svg_line(f, &p, xs, ys, m, TENSOR_COLORS[t], 1.5, shade);
+        }
+    }
+    for (int t = 0; t < NUM_PARAM_TENSORS; t++) { /* the legend, two rows of eight */
+        double x = 70 + 85 * (t % 8), y = 460 + 18 * (t / 8);
+        fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"12\" height=\"4\" fill=\"%s\"/><text x=\"%g\" y=\"%g\">%s</text>\n",
+                x, y - 4, TENSOR_COLORS[t], x + 16, y, PARAM_TENSOR_NAMES[t]);
+    }
+    fputs("<text x=\"70\" y=\"510\">per-layer tensors: one line per layer, lighter = earlier layer</text>\n", f);
+    svg_close(f);
+    atomic_commit(&af);
+    free(xs);
 }

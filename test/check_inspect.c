@@ -6,6 +6,9 @@
  *   check_inspect random-model OUT L NH C maxT   writes a random GPT-2 with
  *       GPT-2's vocabulary (V = 50257) and the given shape to OUT
  *   check_inspect check MODEL JSON NAME          the checks, named NAME/...
+ *   check_inspect update-ratios STEP BEFORE AFTER   prints updates.csv's rows
+ *       for step STEP as two checkpoints imply them, computed here in double
+ *       (test_train.sh compares them with what ./train wrote)
  *
  * The JSON is read with the project's own scanner (json.c). The checks:
  * every attention row sums to 1 within 1e-6, is exactly 0 above the
@@ -252,7 +255,37 @@ static void check(const char *model_path, const char *json_path, const char *nam
     gpt2_free(&m);
 }
 
+/* log10(rms(after - before) / rms(before)) per tensor and layer, as updates.h defines it */
+static void update_ratios(const char *step, const char *before_path, const char *after_path) {
+    GPT2 a, b;
+    gpt2_load(&a, before_path);
+    gpt2_load(&b, after_path);
+    size_t at = 0;
+    for (int t = 0; t < NUM_PARAM_TENSORS; t++) {
+        int layers = t >= PARAM_LN1W && t <= PARAM_FCPROJB ? a.config.L : 1;
+        size_t slice = a.param_sizes[t] / layers;
+        for (int l = 0; l < layers; l++, at += slice) {
+            double dd = 0, ww = 0;
+            for (size_t i = at; i < at + slice; i++) {
+                double w = a.params_memory[i], d = (double)b.params_memory[i] - w;
+                dd += d * d;
+                ww += w * w;
+            }
+            printf("%s,%s,", step, PARAM_TENSOR_NAMES[t]);
+            if (layers > 1) printf("%d", l);
+            if (dd > 0 && ww > 0) printf(",%.4f\n", log10(sqrt(dd / slice) / sqrt(ww / slice)));
+            else printf(",\n");
+        }
+    }
+    gpt2_free(&a);
+    gpt2_free(&b);
+}
+
 int main(int argc, char **argv) {
+    if (argc == 5 && !strcmp(argv[1], "update-ratios")) {
+        update_ratios(argv[2], argv[3], argv[4]);
+        return 0;
+    }
     if (argc == 7 && !strcmp(argv[1], "random-model")) {
         GPT2Config c = {.maxT = atoi(argv[6]), .V = 50257, .Vp = 50304, .L = atoi(argv[3]), .NH = atoi(argv[4]),
                         .C = atoi(argv[5])};
@@ -266,6 +299,6 @@ int main(int argc, char **argv) {
         check(argv[2], argv[3], argv[4]);
         return check_failures ? 1 : 0;
     }
-    fprintf(stderr, "usage: check_inspect random-model OUT L NH C maxT | check MODEL JSON NAME\n");
+    fprintf(stderr, "usage: check_inspect random-model OUT L NH C maxT | check MODEL JSON NAME | update-ratios STEP BEFORE AFTER\n");
     return 2;
 }
