@@ -50,15 +50,10 @@ void updates_measure(UpdateLog *log, int step, const GPT2 *model, const float *b
     }
 }
 
-static void updates_path(char *buf, size_t cap, const char *dir) {
-    if ((size_t)snprintf(buf, cap, "%s/updates.csv", dir) >= cap) die("%s: path too long", dir);
-}
-
 void updates_load(UpdateLog *log, const char *dir, int upto) {
-    char path[1200];
-    updates_path(path, sizeof path, dir);
+    char *path = path_join(dir, "updates.csv");
     FILE *f = fopen(path, "r"); /* none yet is fine: no eval step so far */
-    if (!f) return;
+    if (!f) { free(path); return; }
     char line[256];
     while (fgets(line, sizeof line, f)) {
         /* step,tensor,layer,ratio with layer and ratio possibly empty */
@@ -80,13 +75,14 @@ void updates_load(UpdateLog *log, const char *dir, int upto) {
         add_row(log, (UpdateRow){step, tensor, *field[2] ? atoi(field[2]) : -1, end == field[3] ? NAN : ratio});
     }
     fclose(f);
+    free(path);
 }
 
 void write_updates_csv(const UpdateLog *log, const char *dir) {
-    char path[1200];
-    updates_path(path, sizeof path, dir);
+    char *path = path_join(dir, "updates.csv");
     AtomicFile af = atomic_open(path);
-    fprintf(af.f, "step,tensor,layer,log10_update_ratio\n");
+    free(path);
+    fputs("step,tensor,layer,log10_update_ratio\n", af.f);
     for (size_t i = 0; i < log->n; i++) {
         const UpdateRow *r = &log->rows[i];
         fprintf(af.f, "%d,%s,", r->step, PARAM_TENSOR_NAMES[r->tensor]);

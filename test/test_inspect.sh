@@ -62,6 +62,7 @@ if [ -f "$tiny" ]; then
     expect_error inspect/bad/vocab_mismatch 1 'vocabulary has 101 tokens .* not this model' "$BIN/inspect" \
         --model "$tiny" --vocab "$VOCAB" --prompt hi
 else skip inspect/bad/vocab_mismatch "no $tiny"; fi
+expect_error inspect/bad/unknown_option 2 "unknown option .--bogus." "$BIN/inspect" --model "$TMP/r.bin" --prompt hi --bogus
 expect_error inspect/bad/top_zero 2 'top' "$BIN/inspect" --model "$TMP/r.bin" --vocab "$VOCAB" --prompt hi --top 0
 
 # 5. The checker itself rejects what is not well-formed.

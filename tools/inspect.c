@@ -409,15 +409,12 @@ int main(int argc, char **argv) {
     const char *vocab = getenv("GPT2_VOCAB_DIR");
     if (!vocab || !*vocab) vocab = "data/gpt2";
     int K = 5;
+    static const char *const options[] = {"--model", "--vocab", "--prompt", "--prompt-file", "--top", "--html",
+                                          "--json", NULL};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        int takes_value = !strcmp(a, "--model") || !strcmp(a, "--vocab") || !strcmp(a, "--prompt") ||
-                          !strcmp(a, "--prompt-file") || !strcmp(a, "--top") || !strcmp(a, "--html") ||
-                          !strcmp(a, "--json");
-        if (!takes_value) die_usage("unknown option '%s' (see --help)", a);
-        if (!v) die_usage("%s needs a value", a);
-        i++;
+        const char *v = option_value(argc, argv, &i, options);
         if (!strcmp(a, "--model")) model_path = v;
         else if (!strcmp(a, "--vocab")) vocab = v;
         else if (!strcmp(a, "--prompt")) prompt = v;
