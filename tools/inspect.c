@@ -272,6 +272,15 @@ static const float *head_map(const Inspection *in, int l, int h) {
     return in->att + ((size_t)l * in->model->config.NH + h) * in->T * in->T;
 }
 
+/* The grey staircase over the cells that the causal mask hides (key > query)
+ * of an n x n map at (x, y), `cell` pixels a cell. */
+static void causal_mask(FILE *f, int n, double x, double y, double cell) {
+    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"white\"/>", x, y, n * cell, n * cell);
+    fprintf(f, "<path transform=\"translate(%g %g) scale(%g)\" fill=\"#ddd\" d=\"", x, y, cell);
+    for (int q = 0; q + 1 < n; q++) fprintf(f, "M%d %dh%dv1h%dz", q + 1, q, n - q - 1, -(n - q - 1));
+    fputs("\"/>\n", f);
+}
+
 /* A thumbnail of a whole map in at most THUMB_BINS x THUMB_BINS cells: bin i
  * holds positions [i*T/n, (i+1)*T/n); a cell is the mean over its queries of
  * the summed attention to its keys, so each row of bins still sums to 1. */
@@ -288,8 +297,8 @@ static void thumbnail(const Inspection *in, FILE *f, int l, int h, float *bins) 
     double cell = 96.0 / n;
     fprintf(f, "<a href=\"#att-%d-%d\">", l, h);
     svg_open(f, 96, 96);
-    fprintf(f, "<title>layer %d, head %d</title><rect width=\"96\" height=\"96\" fill=\"#eee\"/>"
-               "<polygon points=\"0,0 %g,%g 0,%g\" fill=\"white\"/>", l, h, cell, cell, 96.0);
+    fprintf(f, "<title>layer %d, head %d</title>", l, h);
+    causal_mask(f, n, 0, 0, cell);
     svg_heatmap(f, bins, (size_t)n, n, n, 0, 0, cell, "#08306b");
     svg_close(f);
     fputs("</a>", f);
@@ -301,10 +310,7 @@ static void head_view(const Inspection *in, FILE *f, int l, int h) {
     const double cell = 10, margin = 90, size = margin + W * cell + 4;
     fprintf(f, "<div class=\"view\" id=\"att-%d-%d\"><h3>layer %d, head %d</h3>\n", l, h, l, h);
     svg_open(f, size, size);
-    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"#eee\"/>", margin, margin, W * cell,
-            W * cell);
-    fprintf(f, "<polygon points=\"%g,%g %g,%g %g,%g\" fill=\"white\"/>\n", margin, margin, margin + cell, margin, margin,
-            margin + W * cell);
+    causal_mask(f, W, margin, margin, cell);
     for (int i = 0; i < W; i++) { /* keys along the top (rotated), queries down the left */
         double at = margin + (i + 0.5) * cell;
         fprintf(f, "<text font-size=\"9\" text-anchor=\"end\" x=\"%g\" y=\"%g\">", margin - 3, at + 3);
@@ -394,7 +400,15 @@ static void write_html(const Inspection *in, const char *path) {
     xml_str(f, in->model_path);
     fprintf(f, ": %d layers, %d heads, %d channels, vocabulary %d, context %d; %d prompt tokens</p>\n<p>Prompt: "
                "<span class=\"tt\">", c->L, c->NH, c->C, c->V, c->maxT, in->T);
-    for (int t = 0; t < in->T; t++) xml_str(f, in->pieces[t]);
+    size_t len;
+    uint8_t *bytes = tokenizer_decode(in->tok, in->ids, (size_t)in->T, &len);
+    uint8_t *text = xmalloc(UTF8_STREAM_ROOM(len), "prompt text");
+    Utf8Stream s = {.replace = 1}; /* the whole text at once: split characters join up again */
+    size_t n = utf8_stream_push(&s, bytes, len, text);
+    n += utf8_stream_flush(&s, text + n);
+    xml_text(f, text, n);
+    free(bytes);
+    free(text);
     fputs("</span></p>\n", f);
     page_tokens(in, f);
     page_predictions(in, f);
