@@ -252,6 +252,13 @@ static void check(const char *model_path, const char *json_path, const char *nam
     free(p);
     free(ln);
     free(targets);
+    free(j.tokens);
+    free(j.att);
+    free(j.next_id);
+    free(j.next_p);
+    free(j.lens_id);
+    free(j.lens_p);
+    free(j.surprisal);
     gpt2_free(&m);
 }
 
