@@ -19,7 +19,7 @@ en="The quick brown fox jumps over the lazy dog. It was the best of times, it wa
 "$BUILD/check_inspect" random-model "$TMP/r.bin" 3 4 32 96
 "$BIN/inspect" --model "$TMP/r.bin" --vocab "$VOCAB" --prompt "$en $zh" --top 7 --html "$TMP/r.html" \
     --json "$TMP/r.json" 2>"$TMP/err" || fail inspect/random/runs "$(cat "$TMP/err")"
-"$BUILD/check_inspect" check "$TMP/r.bin" "$TMP/r.json" inspect/random
+"$BUILD/check_inspect" check "$TMP/r.bin" "$TMP/r.json" inspect/random || fail inspect/random/check_inspect "exited with status $?"
 out=$("$BUILD/xml_check" "$TMP/r.html" class=thumb svg 2>&1)
 if [[ "$out" == "ok "*" class=thumb 12 svg 24" ]]; then pass inspect/random/page_wellformed_12_maps
 else fail inspect/random/page_wellformed_12_maps "$out"; fi
@@ -32,7 +32,7 @@ long="$en $en $en"
 T=$(grep -o '^"tokens": \[[^]]*' "$TMP/l.json" | tr ',' '\n' | wc -l)
 if [ "$T" -gt 64 ] && grep -q "show the last 64 positions only" "$TMP/l.html"; then pass inspect/random/long_prompt_window
 else fail inspect/random/long_prompt_window "T=$T; $(cat "$TMP/err")"; fi
-"$BUILD/check_inspect" check "$TMP/r.bin" "$TMP/l.json" inspect/random_long
+"$BUILD/check_inspect" check "$TMP/r.bin" "$TMP/l.json" inspect/random_long || fail inspect/random_long/check_inspect "exited with status $?"
 out=$("$BUILD/xml_check" "$TMP/l.html" class=thumb)
 check inspect/random_long/page_wellformed [ "${out##* }" = 12 ]
 
@@ -41,7 +41,7 @@ check inspect/random_long/page_wellformed [ "${out##* }" = 12 ]
 fx="$SHARED/fixtures/gpt2/gpt2vocab/model.bin"
 if [ -f "$fx" ]; then
     "$BIN/inspect" --model "$fx" --vocab "$VOCAB" --prompt "$zh" --html "$TMP/f.html" --json "$TMP/f.json" 2>"$TMP/err"
-    "$BUILD/check_inspect" check "$fx" "$TMP/f.json" inspect/fixture
+    "$BUILD/check_inspect" check "$fx" "$TMP/f.json" inspect/fixture || fail inspect/fixture/check_inspect "exited with status $?"
     fffd=$'\xef\xbf\xbd'
     check inspect/fixture/pieces_replace_split_characters grep -qF "\"$fffd\"" "$TMP/f.json"
     out=$("$BUILD/xml_check" "$TMP/f.html" class=thumb)
