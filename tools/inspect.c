@@ -12,6 +12,12 @@
  * model here: only softmax, sorting, and the logit lens, which runs the
  * model's own final layernorm and output projection on each block's stream.
  * notes.md, "Looking inside", explains how to read the page.
+ *
+ * The page's size is bounded whatever the prompt: a thumbnail has at most
+ * 32 x 32 cells and a large view 64 x 64, so a head costs at most about
+ * 50 KB; tokens, predictions and lens cost about 100 bytes per position for
+ * each of the K predictions and L layers. GPT-2 124M's full context of 1024
+ * tokens stays under 10 MB (a random model of that shape measured 4 MB).
  */
 #include <math.h>
 #include <stdio.h>
