@@ -20,8 +20,8 @@ en="The quick brown fox jumps over the lazy dog. It was the best of times, it wa
 "$BIN/inspect" --model "$TMP/r.bin" --vocab "$VOCAB" --prompt "$en $zh" --top 7 --html "$TMP/r.html" \
     --json "$TMP/r.json" 2>"$TMP/err" || fail inspect/random/runs "$(cat "$TMP/err")"
 "$BUILD/check_inspect" check "$TMP/r.bin" "$TMP/r.json" inspect/random || fail inspect/random/check_inspect "exited with status $?"
-out=$("$BUILD/xml_check" "$TMP/r.html" class=thumb svg 2>&1)
-if [[ "$out" == "ok "*" class=thumb 12 svg 24" ]]; then pass inspect/random/page_wellformed_12_maps
+out=$("$BUILD/xml_check" "$TMP/r.html" class=thumb class=view svg 2>&1)
+if [[ "$out" == "ok "*" class=thumb 12 class=view 12 svg 24" ]]; then pass inspect/random/page_wellformed_12_maps
 else fail inspect/random/page_wellformed_12_maps "$out"; fi
 check inspect/random/json_floats_9_digits grep -Eq '"p": [0-9]\.[0-9]{6,8}(e-[0-9]+)?}' "$TMP/r.json"
 
