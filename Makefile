@@ -56,19 +56,19 @@ endif
 # REFERENCE=1: every program runs gpt2.c's plain loops (the speed layer,
 # fastops.c, is left out), built into its own folder.
 MODEL_SRC = gpt2.c gpt2_memory.c checkpoint.c debug_state.c generation.c $(if $(REFERENCE),,fastops.c)
-TRAIN_SRC = dataloader.c rundir.c plot.c train_setup.c
+TRAIN_SRC = dataloader.c rundir.c plot.c svg.c updates.c train_setup.c
 LIB_SRC  = common.c $(MODEL_SRC) $(TRAIN_SRC) json.c tokenizer.c safetensors.c hf_gpt2.c
 # train.c is in the library too (train_lib.o: without its main), for AdamW and
 # the loop; ./train links train.o (with main) in its place.
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/train_lib.o
-PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/import_hf $(BIN)/export_hf $(BUILD)/gen_unicode
+PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/inspect $(BIN)/import_hf $(BIN)/export_hf $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
            $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors \
            $(BUILD)/test_generate
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
-           test/test_hf.sh test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh
+           test/test_hf.sh test/test_inspect.sh test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh
 # Helper programs the shell tests call (not tests themselves).
-TEST_HELPERS = $(BUILD)/make_safetensors
+TEST_HELPERS = $(BUILD)/make_safetensors $(BUILD)/check_inspect $(BUILD)/xml_check
 
 .PHONY: reference-programs all demo test test-sanitize valgrind clean cuda emu FORCE vocab unicode-table fuzz bench-tokenizer bench
 .SECONDARY:
@@ -94,6 +94,8 @@ $(BIN)/train: $(BUILD)/train.o $(filter-out $(BUILD)/train_lib.o,$(LIB_OBJ))
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/generate: $(BUILD)/tools/generate.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/inspect: $(BUILD)/tools/inspect.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/import_hf: $(BUILD)/tools/import_hf.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/export_hf: $(BUILD)/tools/export_hf.o $(LIB_OBJ)
@@ -101,6 +103,10 @@ $(BIN)/export_hf: $(BUILD)/tools/export_hf.o $(LIB_OBJ)
 $(BUILD)/test_%: $(BUILD)/test/test_%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/make_safetensors: $(BUILD)/test/make_safetensors.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/check_inspect: $(BUILD)/test/check_inspect.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/xml_check: $(BUILD)/test/xml_check.o $(BUILD)/common.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # --- tokenizer (tokenizer.c, tools/tokenize.c; see notes.md "Byte-level BPE tokenizer")

@@ -208,6 +208,15 @@ double parse_double(const char *s, const char *flag, double min, double max) {
     return v;
 }
 
+const char *option_value(int argc, char **argv, int *i, const char *const *names) {
+    const char *a = argv[*i];
+    int known = 0;
+    for (const char *const *n = names; *n && !known; n++) known = !strcmp(a, *n);
+    if (!known) die_usage("unknown option '%s' (see --help)", a);
+    if (*i + 1 >= argc) die_usage("%s needs a value", a);
+    return argv[++*i];
+}
+
 double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

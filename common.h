@@ -68,6 +68,10 @@ void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]);
 /* Strict number parsing for command-line values: die_usage on junk. */
 long parse_long(const char *s, const char *flag, long min, long max);
 double parse_double(const char *s, const char *flag, double min, double max);
+/* The value of the option argv[*i], which must be one of `names` (a
+ * NULL-terminated list of the options that take a value), moving *i onto it;
+ * dies (usage) for an unknown option or a missing value. */
+const char *option_value(int argc, char **argv, int *i, const char *const *names);
 
 /*
  * A small seeded random number generator (xorshift64*), the only source of

@@ -253,14 +253,26 @@ static void log_csv_path(char *buf, size_t cap, const char *dir) {
     if ((size_t)snprintf(buf, cap, "%s/log.csv", dir) >= cap) die("%s: path too long", dir);
 }
 
-void history_add(History *h, int step, float train, float val, float lr, double elapsed) {
+void history_add(History *h, int step, float train, float val, float lr, double elapsed, float grad_norm) {
     if (h->n == h->cap) {
         h->cap = h->cap ? 2 * h->cap : 256;
         HistoryRow *rows = realloc(h->rows, h->cap * sizeof(HistoryRow));
         if (!rows) die("out of memory for the training log");
         h->rows = rows;
     }
-    h->rows[h->n++] = (HistoryRow){step, train, val, lr, elapsed};
+    h->rows[h->n++] = (HistoryRow){step, train, val, lr, elapsed, grad_norm};
+}
+
+/* The sixth column, grad_norm (added after the first five, so a log written
+ * before it existed reads as NAN: no gradient norm recorded). */
+static float log_csv_grad_norm(const char *line) {
+    for (int commas = 0; commas < 5; line++) {
+        if (!*line) return NAN;
+        commas += *line == ',';
+    }
+    char *end;
+    float g = strtof(line, &end);
+    return end == line ? NAN : g;
 }
 
 void history_load(History *h, const char *dir, int upto) {
@@ -277,7 +289,7 @@ void history_load(History *h, const char *dir, int upto) {
         if (sscanf(line, "%d,%f,%63[^,],%f,%lf", &step, &train, vbuf, &lr, &elapsed) < 1) continue; /* header */
         if (step > upto) break;
         val = vbuf[0] ? strtof(vbuf, NULL) : NAN;
-        history_add(h, step, train, val, lr, elapsed);
+        history_add(h, step, train, val, lr, elapsed, log_csv_grad_norm(line));
     }
     fclose(f);
 }
@@ -286,14 +298,16 @@ void write_log_csv(const History *h, const char *dir) {
     char path[1200];
     log_csv_path(path, sizeof path, dir);
     AtomicFile af = atomic_open(path);
-    fprintf(af.f, "step,train_loss,val_loss,lr,elapsed_s\n");
+    fprintf(af.f, "step,train_loss,val_loss,lr,elapsed_s,grad_norm\n");
     for (size_t i = 0; i < h->n; i++) {
         const HistoryRow *r = &h->rows[i];
         fprintf(af.f, "%d,", r->step);
         if (!isnan(r->train)) fprintf(af.f, "%.6f", r->train);
         fprintf(af.f, ",");
         if (!isnan(r->val)) fprintf(af.f, "%.6f", r->val);
-        fprintf(af.f, ",%.6g,%.2f\n", r->lr, r->elapsed);
+        fprintf(af.f, ",%.6g,%.2f,", r->lr, r->elapsed);
+        if (!isnan(r->grad_norm)) fprintf(af.f, "%.6g", r->grad_norm);
+        fprintf(af.f, "\n");
     }
     atomic_commit(&af);
 }

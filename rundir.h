@@ -4,7 +4,8 @@
  *   DIR/model_NNNNNNNN.bin   the weights at step N (llm.c's version 3 format)
  *   DIR/state_NNNNNNNN.bin   everything else a resume needs: the step, the data
  *                            position, the RNG, every setting, AdamW's m and v
- *   DIR/log.csv              one row per step: train and validation loss, lr, time
+ *   DIR/log.csv              one row per step: train and validation loss, lr, time,
+ *                            the gradient norm before clipping
  * (DIR/loss.svg is plot.c's.) The state file's format is in notes.md, "Training";
  * rundir.c says why a crash at any moment leaves a resumable folder.
  */
@@ -38,13 +39,14 @@ typedef struct {
     int step;
     float train, val, lr; /* NAN where absent */
     double elapsed;
+    float grad_norm; /* the global gradient norm before clipping; NAN where absent */
 } HistoryRow;
 typedef struct {
     HistoryRow *rows;
     size_t n, cap;
 } History;
 
-void history_add(History *h, int step, float train, float val, float lr, double elapsed);
+void history_add(History *h, int step, float train, float val, float lr, double elapsed, float grad_norm);
 /* The rows of DIR/log.csv up to step `upto`, if it exists (a resumed run keeps them). */
 void history_load(History *h, const char *dir, int upto);
 /* DIR/log.csv from every row, written atomically. */

@@ -33,6 +33,7 @@
 #include "rundir.h"
 #include "tokenizer.h"
 #include "train.h"
+#include "updates.h"
 
 /* The pieces of the loop, defined below it in this order. */
 static float train_step(Backend *be, DataLoader *dl, const TrainConfig *c, int step, float lr, float *norm);
@@ -51,18 +52,30 @@ static volatile sig_atomic_t interrupted = 0; /* set by Ctrl-C (on_sigint) */
 int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader *train_dl, DataLoader *val_dl,
           const Tokenizer *tok) {
     History hist = {0};
-    if (p->step > 0) history_load(&hist, c->out_dir, p->step);
+    UpdateLog updates = {0};
+    float *before = NULL; /* the weights before an eval step's update */
+    if (p->step > 0) {
+        history_load(&hist, c->out_dir, p->step);
+        updates_load(&updates, c->out_dir, p->step);
+    }
     int start = p->step;
     double t0 = now_seconds() - p->elapsed, run_start = now_seconds();
     signal(SIGINT, on_sigint);
     if (val_dl && start == 0) { /* the starting point of the validation curve */
         float val = evaluate(be, val_dl, c->eval_batches);
         printf("step 0: val loss %.4f\n", val);
-        history_add(&hist, 0, NAN, val, 0, 0);
+        history_add(&hist, 0, NAN, val, 0, 0, NAN);
     }
     int status = 0;
     for (int step = start + 1; step <= c->steps; step++) {
         float lr = learning_rate(c, step), norm;
+        /* at eval steps, the update-to-weight ratios need the weights from before the update */
+        int measure = (c->eval_every > 0 && step % c->eval_every == 0) || step == c->steps;
+        if (measure) {
+            if (!before) before = xmalloc(host->num_parameters * sizeof(float), "weights before the update");
+            be->sync_to_host(be->ctx, host);
+            memcpy(before, host->params_memory, host->num_parameters * sizeof(float));
+        }
         float loss = train_step(be, train_dl, c, step, lr, &norm);
         if (!isfinite(loss) || !isfinite(norm)) {
             fprintf(stderr, "gpt2c: step %d: the %s is %s; stopping (the last checkpoint in %s is kept)\n", step,
@@ -72,6 +85,12 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
             break;
         }
         p->step = step;
+        if (measure) {
+            be->sync_to_host(be->ctx, host);
+            updates_measure(&updates, step, host, before);
+            write_updates_csv(&updates, c->out_dir);
+            write_updates_svg(&updates, host->config.L, c->out_dir);
+        }
         double now = now_seconds();
         p->elapsed = now - t0;
         double per_step = (now - run_start) / (step - start);
@@ -86,7 +105,7 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
             val = evaluate(be, val_dl, c->eval_batches);
             printf("step %d: val loss %.4f\n", step, val);
         }
-        history_add(&hist, step, loss, val, lr, p->elapsed);
+        history_add(&hist, step, loss, val, lr, p->elapsed, norm);
         if (!isnan(val) || last || step % 10 == 0) {
             write_log_csv(&hist, c->out_dir);
             write_loss_svg(&hist, c->out_dir);
@@ -101,6 +120,8 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
         if (c->stop_after && step == c->stop_after) break;
     }
     free(hist.rows);
+    updates_free(&updates);
+    free(before);
     return status;
 }
 

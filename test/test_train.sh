@@ -5,6 +5,7 @@
 # saves a resumable checkpoint and that generation works. (Bad data and bad
 # flags: test/bad_inputs.sh; kills and NaN: test/test_crash.sh.)
 source "$(dirname "$0")/lib.sh"
+BUILD=${BUILD:-build}
 vocab="$VOCAB"
 if [ ! -f "$vocab/encoder.json" ]; then
     for t in learns resume_bit_identical ctrl_c_checkpoint sample_valid_utf8 generate; do skip "train/$t" "no vocabulary in $vocab"; done
@@ -27,7 +28,26 @@ else fail train/learns "val loss $first -> $last; $(tail -2 "$TMP/log")"; fi
 rows=$(tail -n +2 "$TMP/run/log.csv" | wc -l)
 check train/log_csv_has_every_step [ "$rows" = 41 ]
 check train/loss_svg_written grep -q '<polyline' "$TMP/run/loss.svg"
+check train/log_csv_grad_norm [ "$(head -1 "$TMP/run/log.csv")" = step,train_loss,val_loss,lr,elapsed_s,grad_norm ] && \
+    [ "$(awk -F, 'NR > 2 && $6 + 0 > 0' "$TMP/run/log.csv" | wc -l)" = 40 ]
+out=$("$BUILD/xml_check" "$TMP/run/loss.svg" polyline text)
+check train/loss_svg_wellformed_with_panels grep -q "^ok .* polyline 4 " <<<"$out" && grep -q 'gradient norm' "$TMP/run/loss.svg"
 check train/checkpoint_written [ -f "$TMP/run/model_00000040.bin" ] && [ -f "$TMP/run/state_00000040.bin" ]
+
+# 1b. updates.csv at the eval steps (2 and 4) equals the ratios that consecutive
+# checkpoints imply, recomputed in double by check_inspect; updates.svg is well-formed.
+"$BIN/train" --train "$TMP/d_train.bin" --layers 2 --heads 2 --channels 32 --context 32 -b 4 -t 32 --steps 4 \
+    --eval-every 2 --checkpoint-every 1 --keep-checkpoints 10 --out "$TMP/u" >"$TMP/u.log" 2>&1
+{ "$BUILD/check_inspect" update-ratios 2 "$TMP/u/model_00000001.bin" "$TMP/u/model_00000002.bin"
+  "$BUILD/check_inspect" update-ratios 4 "$TMP/u/model_00000003.bin" "$TMP/u/model_00000004.bin"; } >"$TMP/u.want"
+worst=$(paste -d, "$TMP/u.want" <(tail -n +2 "$TMP/u/updates.csv") | awk -F, '
+    $1 != $5 || $2 != $6 || $3 != $7 || ($4 == "") != ($8 == "") { print "mismatch " NR; exit }
+    { d = $4 - $8; if (d < 0) d = -d; if (d > w) w = d } END { if (NR != 2 * 28) print "rows " NR; else print w + 0 }')
+if awk -v w="$worst" 'BEGIN { exit !(w ~ /^[0-9.e-]+$/ && w <= 2e-4) }'; then pass train/updates_csv_matches_checkpoints
+else fail train/updates_csv_matches_checkpoints "$worst"; fi
+out=$("$BUILD/xml_check" "$TMP/u/updates.svg" polyline)
+check train/updates_svg_wellformed grep -q "^ok .* polyline 28" <<<"$out"
+check train/updates_svg_rule_of_thumb grep -q 'rule of thumb: about -3' "$TMP/u/updates.svg"
 
 # 2. N steps, resume, N more steps == 2N steps in one go, bit for bit (with
 # shuffling, gradient accumulation, clipping and samples drawing from the RNG).
@@ -38,6 +58,9 @@ common=(--train "$TMP/d_train.bin" --val "$TMP/d_val.bin" "${tiny[@]}" --steps 8
 "$BIN/train" --resume "$TMP/b" >"$TMP/b2.log" 2>&1
 if cmp -s "$TMP/a/model_00000008.bin" "$TMP/b/model_00000008.bin"; then pass train/resume_bit_identical
 else fail train/resume_bit_identical "weights differ after 4+4 vs 8 steps; $(tail -1 "$TMP/b2.log")"; fi
+# the gradient norms of steps 1-4 come back from log.csv on resume, as the one-go run wrote them
+check train/resume_keeps_grad_norm cmp -s <(cut -d, -f1,6 "$TMP/a/log.csv") <(cut -d, -f1,6 "$TMP/b/log.csv")
+check train/resume_keeps_updates_csv cmp -s "$TMP/a/updates.csv" "$TMP/b/updates.csv"
 check train/resume_same_samples cmp -s <(grep -a -A2 -- '---- sample' "$TMP/a.log" | tail -3) \
     <(grep -a -A2 -- '---- sample' "$TMP/b2.log" | tail -3)
 

@@ -54,17 +54,13 @@ int main(int argc, char **argv) {
     int ntokens = 128, max_length = 0, tokens_given = 0, raw = 0;
     SamplerConfig sc = {.temperature = 0.8f, .top_k = 40, .top_p = 1.0f};
     long seed = 1337;
+    static const char *const options[] = {"--model", "--vocab", "--prompt", "--prompt-file", "--tokens",
+                                          "--max-length", "--temperature", "--top-k", "--top-p", "--seed", NULL};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         if (!strcmp(a, "--raw")) { raw = 1; continue; }
-        int takes_value = strcmp(a, "--model") == 0 || !strcmp(a, "--vocab") || !strcmp(a, "--prompt") ||
-                          !strcmp(a, "--prompt-file") || !strcmp(a, "--tokens") || !strcmp(a, "--max-length") ||
-                          !strcmp(a, "--temperature") || !strcmp(a, "--top-k") || !strcmp(a, "--top-p") ||
-                          !strcmp(a, "--seed");
-        if (!takes_value) die_usage("unknown option '%s' (see --help)", a);
-        if (!v) die_usage("%s needs a value", a);
-        i++;
+        const char *v = option_value(argc, argv, &i, options);
         if (!strcmp(a, "--model")) model_path = v;
         else if (!strcmp(a, "--vocab")) vocab = v;
         else if (!strcmp(a, "--prompt")) prompt = v;
