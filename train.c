@@ -317,7 +317,7 @@ int train_main(int argc, char **argv, Backend (*open_backend)(GPT2 *model, const
     TrainProgress p;
     DataLoader train_dl, val_dl;
     int has_val = train_setup(argc, argv, &c, &model, &p, &train_dl, &val_dl);
-    Tokenizer *tok = (Tokenizer *)train_tokenizer(&c);
+    Tokenizer *tok = (Tokenizer *)train_tokenizer(&c, &model);
     Backend be = open_backend(&model, &c);
     if (model.m_memory) be.load_opt_state(be.ctx, model.m_memory, model.v_memory); /* resumed */
     int status = train(&c, &be, &model, &p, &train_dl, has_val ? &val_dl : NULL, tok);

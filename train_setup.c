@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "dataloader.h"
+#include "generation.h"
 #include "gpt2.h"
 #include "rundir.h"
 #include "tokenizer.h"
@@ -217,11 +218,14 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
 
 /* Samples need the full tokenizer; without vocabulary files, training goes
  * on and says so once. */
-const Tokenizer *train_tokenizer(const TrainConfig *c) {
+const Tokenizer *train_tokenizer(const TrainConfig *c, const GPT2 *host) {
     if (c->sample_every <= 0) return NULL;
     if (!tokenizer_vocab_exists(c->vocab_dir)) {
         printf("note: no vocabulary in %s, so no samples (run 'make vocab' or pass --vocab DIR)\n", c->vocab_dir);
         return NULL;
     }
-    return tokenizer_load(c->vocab_dir);
+    Tokenizer *tok = tokenizer_load(c->vocab_dir);
+    /* the model is named by the file it came from, or the run folder */
+    check_vocab_pair(host, c->init_path[0] ? c->init_path : c->out_dir, tok, c->vocab_dir);
+    return tok;
 }

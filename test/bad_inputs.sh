@@ -34,6 +34,8 @@ ckpt "$TMP/ck_heads.bin"     $M 3 4 8 1 3 4 8 1200
 ckpt "$TMP/ck_vp.bin"        $M 3 4 8 1 1 4 7 1200
 ckpt "$TMP/ck_overflow.bin"  $M 3 2147483647 2147483647 2147483647 1 2147483647 2147483647 1200
 ckpt "$TMP/ck_huge.bin"      $M 3 1024 50257 100000 16 4096 50304 1200
+# V=50304 (GPT-2's padded size as its vocabulary): ids past the tokenizer's 50257
+ckpt "$TMP/ck_v50304.bin"    $M 3 4 50304 1 1 4 50304 $((4 * (50304 * 4 + 16 + 244 + 8)))
 : >"$TMP/ck_empty.bin"
 head -c 500 "$TMP/ck_ok.bin" >"$TMP/ck_header.bin"
 # a debug state for the tiny model: B=1 T=2, x and y, logits (2x8), loss, 300 gradients
@@ -197,7 +199,9 @@ ckpt/padded_vocab_too_small | 1 | ck_vp.bin: bad config: padded vocabulary Vp=7 
 ckpt/size_overflows | 1 | ck_overflow.bin: bad config: .*parameter count overflows | "$TR" --train "$TMP/sh_ok.bin" --init "$TMP/ck_overflow.bin" --out "$OUT/r"
 ckpt/huge_dims_small_file | 1 | ck_huge.bin: file is 2224 bytes, but its header .* needs [0-9]{12} | "$TR" --train "$TMP/sh_ok.bin" --init "$TMP/ck_huge.bin" --out "$OUT/r"
 ckpt/generate_truncated | 1 | ck_short.bin: file is 2223 bytes | "$G" --model "$TMP/ck_short.bin" --vocab "$VOCAB" --prompt hi
-ckpt/generate_vocab_larger_than_model | 1 | ck_ok.bin: the model's vocabulary \(8\) is smaller than the tokenizer's \(50257\) | "$G" --model "$TMP/ck_ok.bin" --vocab "$VOCAB" --prompt hi
+ckpt/generate_vocab_larger_than_model | 1 | ck_ok.bin: the model's vocabulary has 8 tokens, but the one in .* has 50257: they must match | "$G" --model "$TMP/ck_ok.bin" --vocab "$VOCAB" --prompt hi
+ckpt/generate_model_larger_than_vocab | 1 | ck_v50304.bin: the model's vocabulary has 50304 tokens, but the one in .* has 50257 | "$G" --model "$TMP/ck_v50304.bin" --vocab "$VOCAB" --prompt hi --temperature 0
+ckpt/train_samples_vocab_mismatch | 1 | ck_v50304.bin: the model's vocabulary has 50304 tokens, but the one in .* has 50257 | "$TR" --train "$TMP/sh_ok.bin" --init "$TMP/ck_v50304.bin" -b 1 -t 4 --steps 2 --sample-every 1 --vocab "$VOCAB" --out "$OUT/r"
 ckpt/test_gpt2_wrong_version | 1 | ck_version.bin: unsupported checkpoint version 4 | "$TG" "$TMP/ck_version.bin" "$TMP/ds_ok.bin"
 ckpt/shard_ids_beyond_model_vocab | 1 | sh_ok.bin: token 8 at position 7 is outside the vocabulary \[0, 8\) | "$TR" --train "$TMP/sh_ok.bin" --init "$TMP/ck_ok.bin" -b 1 -t 4 --out "$OUT/r"
 # --- debug states (test_gpt2 MODEL STATE)

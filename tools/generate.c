@@ -88,9 +88,7 @@ int main(int argc, char **argv) {
     Tokenizer *tok = tokenizer_load(vocab);
     GPT2 model;
     gpt2_load(&model, model_path);
-    if (tokenizer_vocab_size(tok) > model.config.V)
-        die("%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)", model_path, model.config.V,
-            tokenizer_vocab_size(tok));
+    check_vocab_pair(&model, model_path, tok, vocab);
     TokenIds ids = {0};
     if (plen == 0) token_ids_push(&ids, tokenizer_eot_id(tok));
     else tokenizer_encode(tok, (const uint8_t *)prompt_bytes, plen, 0, &ids);
