@@ -55,6 +55,7 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
     int start = p->step;
     double t0 = now_seconds() - p->elapsed, run_start = now_seconds();
     signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint); /* what timeout, schedulers and docker stop send */
     if (val_dl && start == 0) { /* the starting point of the validation curve */
         float val = evaluate(be, val_dl, c->eval_batches);
         printf("step 0: val loss %.4f\n", val);
@@ -175,11 +176,11 @@ static void format_duration(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
 
-/* The loop finishes its step, saves a checkpoint and stops. */
+/* Ctrl-C (SIGINT) or SIGTERM: the loop finishes its step, saves a
+ * checkpoint and stops. */
 static void on_sigint(int sig) {
-    (void)sig;
     interrupted = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program at once */
+    signal(sig, SIG_DFL); /* a second signal ends the program at once */
 }
 
 /* ------------------------------------------------------------------------ */

@@ -91,7 +91,7 @@ static void parse_flags(TrainConfig *c, int argc, char **argv) {
         else if (FLAG("--init")) copy_string(c->init_path, sizeof c->init_path, next_value(argc, argv, &i), a);
         else if (FLAG("--vocab")) copy_string(c->vocab_dir, sizeof c->vocab_dir, next_value(argc, argv, &i), a);
         else if (FLAG("--out")) copy_string(c->out_dir, sizeof c->out_dir, next_value(argc, argv, &i), a);
-        else if (FLAG("--resume")) copy_string(c->out_dir, sizeof c->out_dir, next_value(argc, argv, &i), a);
+        else if (FLAG("--resume")) next_value(argc, argv, &i); /* train_setup reads it first */
         else if (FLAG("--no-shuffle")) c->shuffle = 0;
         else if (FLAG("--layers")) c->layers = INT(1, 1000);
         else if (FLAG("--heads")) c->heads = INT(1, 1000);
@@ -160,6 +160,17 @@ static void restore_optimizer(GPT2 *host, FILE *state, const char *path, size_t 
     xfclose(state, path);
 }
 
+/* A resumed run continues the model in its folder: the flags that would make
+ * another model (its shape, or --init's weights) cannot apply, so they are
+ * refused rather than silently ignored. */
+static void refuse_model_flags_on_resume(int argc, char **argv) {
+    static const char *const fixed[] = {"--layers", "--heads", "--channels", "--context", "--init"};
+    for (int i = 1; i < argc; i++)
+        for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
+            if (!strcmp(argv[i], fixed[k]))
+                die_usage("%s cannot change on --resume: the run continues the model in its checkpoint", fixed[k]);
+}
+
 /* Everything main() and train_gpu's main() share: settings, data, model,
  * resume. Fills *c, *host, *p, the loaders; returns 1 if there is validation data. */
 int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
@@ -177,6 +188,9 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
     size_t state_params = 0;
     char path[1200];
     if (resume) {
+        refuse_model_flags_on_resume(argc, argv);
+        copy_string(c->out_dir, sizeof c->out_dir, resume, "--resume");
+        lock_run_dir(resume); /* before reading: no other run may be changing it */
         int step = newest_checkpoint(resume);
         if (step < 0) die("%s: no checkpoint to resume from (no state_N.bin with its model_N.bin)", resume);
         ckpt_path(path, sizeof path, resume, "state", step);
@@ -185,17 +199,25 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
     }
     parse_flags(c, argc, argv); /* flags win over restored settings */
     if (!resume && !c->train_pattern[0]) die_usage("--train PATTERN is required (see --help)");
+    if (!c->out_dir[0]) die_usage("--out needs a folder name, not an empty string");
+    /* a run lives in one folder: writing a resumed run elsewhere would mix
+     * it into whatever that folder holds */
+    if (resume && strcmp(c->out_dir, resume) != 0)
+        die_usage("--resume %s continues the run in %s; --out %s names another folder (to branch the run, copy "
+                  "the folder and resume the copy)", resume, resume, c->out_dir);
     if (c->lr_min > c->lr) die_usage("--lr-min %g is larger than --lr %g", c->lr_min, c->lr);
 
     load_model(host, c, resume, p->step);
     if (c->T > host->config.maxT) die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
-    make_dir(c->out_dir);
-    /* A new run must not mix its checkpoints with another run's: --resume
-     * would later pick whichever has the highest step. */
-    int other = resume ? -1 : newest_checkpoint(c->out_dir);
-    if (other >= 0)
-        die("%s: already holds a run's checkpoints (step %d): continue it with --resume %s, or pick another --out",
-            c->out_dir, other, c->out_dir);
+    if (!resume) {
+        make_dir(c->out_dir);
+        lock_run_dir(c->out_dir);
+        /* A new run must not mix its files with another run's: pruning would
+         * delete them, and --resume would pick whichever has the highest step. */
+        if (find_checkpoint_file(c->out_dir, path, sizeof path))
+            die("%s: already holds another run's files (%s): continue it with --resume %s, or pick another --out",
+                c->out_dir, path, c->out_dir);
+    }
 
     loader_init(train_dl, c->train_pattern, c->B, c->T, host->config.V, c->shuffle, c->seed);
     int has_val = c->val_pattern[0] != 0;

@@ -73,6 +73,8 @@ resume_copy rs_magic; printf 'junk' | dd of="$TMP/rs_magic/state_00000002.bin" c
 resume_copy rs_shard; printf '\7\0\0\0' | dd of="$TMP/rs_shard/state_00000002.bin" bs=1 seek=72 conv=notrunc status=none
 resume_copy rs_model; truncate -s 2000 "$TMP/rs_model/model_00000002.bin"
 resume_copy rs_nostate; rm "$TMP/rs_nostate"/state_*
+# a folder holding only a model file (no state): a new run must not prune it
+mkdir -p "$TMP/lone" "$TMP/lockd" "$TMP/other"; cp "$MODEL" "$TMP/lone/model_00000001.bin"
 
 # ---- safetensors (test/make_safetensors.c: a tiny GPT-2, broken one way per --fault) ----
 faults="dtype-i64 dtype-f64 dtype-unknown missing gap extra duplicate offset-range end-before-begin overlap
@@ -241,7 +243,14 @@ shard/bad_val_shard | 1 | sh_magic.bin: not a token shard | "$TR" --train "$TMP/
 shard/empty_corpus | 1 | empty_corpus_train.bin: the data is shorter than one batch | "$TR" --train "$TMP/empty_corpus_train.bin" "${small[@]}" --out "$OUT/r"
 # --- train command lines
 train/unknown_flag | 2 | unknown option '--bogus' | "$TR" --train "$TMP/sh_ok.bin" --bogus 1
-train/out_holds_another_run | 1 | good: already holds a run.s checkpoints \(step 2\): continue it with --resume | "$TR" --train "$TMP/data.bin" "${small[@]}" --out "$TMP/good"
+train/out_holds_another_run | 1 | good: already holds another run.s files \(.*state_00000002.bin\): continue it with --resume | "$TR" --train "$TMP/data.bin" "${small[@]}" --out "$TMP/good"
+train/out_holds_a_lone_model | 1 | lone: already holds another run.s files \(.*model_00000001.bin\) | "$TR" --train "$TMP/data.bin" "${small[@]}" --out "$TMP/lone"
+train/out_empty | 2 | --out needs a folder name | "$TR" --train "$TMP/data.bin" "${small[@]}" --out ""
+train/out_locked_by_another_run | 1 | lockd: another training run is using this folder | flock "$TMP/lockd" "$TR" --train "$TMP/data.bin" "${small[@]}" --out "$TMP/lockd"
+resume/locked_by_another_run | 1 | good: another training run is using this folder | flock "$TMP/good" "$TR" --resume "$TMP/good"
+resume/out_elsewhere | 2 | --resume .*good continues the run in .*good; --out .*other names another folder | "$TR" --resume "$TMP/good" --out "$TMP/other"
+resume/layers_flag | 2 | --layers cannot change on --resume | "$TR" --resume "$TMP/good" --layers 3
+resume/init_flag | 2 | --init cannot change on --resume | "$TR" --resume "$TMP/good" --init "$TMP/ck_ok.bin"
 train/missing_value | 2 | --train needs a value | "$TR" --train
 train/no_train | 2 | --train PATTERN is required | "$TR" "${small[@]}"
 train/non_numeric | 2 | --layers: 'two' is not an integer | "$TR" --train "$TMP/sh_ok.bin" "${small[@]}" --layers two
@@ -399,6 +408,8 @@ export/vocab_larger_than_model | 1 | ck_ok.bin: the vocabulary in .* has 50257 t
 import/unknown_option | 2 | unknown option --frobnicate | "$IMP" --frobnicate a b
 import/too_many_arguments | 2 | too many arguments | "$IMP" a b c
 TABLE
+# the refused run left the other run's lone model where it was
+check bad/train/lone_model_kept cmp -s "$MODEL" "$TMP/lone/model_00000001.bin"
 
 # ---- text that is not an error ----
 if [ -z "$HAVE_VOCAB" ]; then
