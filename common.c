@@ -136,15 +136,45 @@ char *read_whole_file(const char *path, size_t *len) {
     return buf;
 }
 
+/*
+ * The temporary name is "<path>.XXXXXX.tmp", six characters that change with
+ * every try, and it is created exclusively (O_EXCL): if anything is already
+ * there, a file or a symlink planted by someone else, the open fails and
+ * another name is tried, so an atomic write never writes through a link and
+ * two processes writing the same path never share a temporary file.
+ * O_NOFOLLOW adds nothing to O_EXCL on a conforming system; it states the
+ * intent. Mode 0666 less the umask, as fopen would give.
+ */
+static FILE *create_unique_tmp(const char *path, char **tmp_path) {
+    static const char ALPHABET[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    static uint64_t tries; /* differs between calls in one process */
+    size_t n = strlen(path);
+    char *tmp = xmalloc(n + 12, "file name");
+    Rng rng;
+    rng_seed(&rng, (uint64_t)getpid() << 32 ^ (uint64_t)(now_seconds() * 1e9) ^ tries);
+    for (int attempt = 0;; attempt++) {
+        tries++;
+        memcpy(tmp, path, n);
+        tmp[n] = '.';
+        for (int i = 0; i < 6; i++) tmp[n + 1 + i] = ALPHABET[rng_u32(&rng) % 36];
+        memcpy(tmp + n + 7, ".tmp", 5);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            FILE *f = fdopen(fd, "wb");
+            if (!f) die("%s: cannot open for writing: %s", tmp, strerror(errno));
+            *tmp_path = tmp;
+            return f;
+        }
+        if (errno != EEXIST || attempt == 100) die("%s: cannot create: %s", path, strerror(errno));
+    }
+}
+
 AtomicFile atomic_open(const char *path) {
     AtomicFile af;
     size_t n = strlen(path);
     af.path = xmalloc(n + 1, "file name");
     memcpy(af.path, path, n + 1);
-    af.tmp_path = xmalloc(n + 5, "file name");
-    memcpy(af.tmp_path, path, n);
-    memcpy(af.tmp_path + n, ".tmp", 5);
-    af.f = xfopen(af.tmp_path, "wb");
+    af.f = create_unique_tmp(path, &af.tmp_path);
     set_pending(NULL, af.tmp_path);
     return af;
 }

@@ -47,7 +47,9 @@ enum { PATH_NONE, PATH_FILE, PATH_DIR };
 int path_kind(const char *path);
 
 /*
- * Atomic file replacement: write to "<path>.tmp", then fsync and rename over
+ * Atomic file replacement: write to a new temporary file beside <path>
+ * ("<path>.XXXXXX.tmp", created exclusively under a fresh name, so it never
+ * follows a symlink or meets another writer's), then fsync and rename over
  * <path>, then fsync the directory. A crash at any moment leaves either the
  * old file or the new one, never a half-written file under the real name; and
  * die() deletes the .tmp files of writes in progress, so a failed program
@@ -56,7 +58,7 @@ int path_kind(const char *path);
 typedef struct {
     FILE *f;
     char *path;     /* final name */
-    char *tmp_path; /* "<path>.tmp" */
+    char *tmp_path; /* "<path>.XXXXXX.tmp" */
 } AtomicFile;
 AtomicFile atomic_open(const char *path);
 void atomic_commit(AtomicFile *af); /* flush, fsync, close, rename; dies on failure */

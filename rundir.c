@@ -253,7 +253,7 @@ static void remove_matching(const char *pattern) {
 
 /* Called once the checkpoint of step `newest` is complete: keep it and the
  * newest keep_checkpoints - 1 complete ones before it; delete older ones,
- * models left without a state, and .tmp files of writes a kill cut short.
+ * models left without a state, and temporary files of writes a kill cut short.
  * Checkpoints after `newest` (another run's) are left alone. */
 void prune_checkpoints(const TrainConfig *c, int newest) {
     char path[1200];
@@ -275,11 +275,10 @@ void prune_checkpoints(const TrainConfig *c, int newest) {
         remove(path);
     }
     free(steps);
-    for (int k = 0; k < 2; k++) {
-        ckpt_path(path, sizeof path, c->out_dir, k ? "state" : "model", 0);
-        strcpy(strrchr(path, '_') + 1, "*.bin.tmp");
-        remove_matching(path);
-    }
+    /* atomic_open's temporary files (checkpoints, log.csv, loss.svg) that a
+     * kill left: the folder's lock means no other process is writing them */
+    if ((size_t)snprintf(path, sizeof path, "%s/*.??????.tmp", c->out_dir) >= sizeof path) die("%s: path too long", c->out_dir);
+    remove_matching(path);
 }
 
 /* ------------------------------------------------------------------------ */

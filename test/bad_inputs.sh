@@ -217,7 +217,7 @@ state/missing | 1 | none.bin: cannot open | "$TG" "$TMP/ck_ok.bin" "$TMP/none.bi
 test_gpt2/no_arguments | 2 | usage: test_gpt2 MODEL STATE | "$TG"
 test_gpt2/unknown_flag | 2 | unknown option --frob | "$TG" a b --frob
 test_gpt2/bad_steps | 2 | --steps: 'x' is not an integer | "$TG" a b --steps x
-test_gpt2/out_unwritable | 1 | /proc/nope/out.bin.tmp: cannot open | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_ok.bin" --out /proc/nope/out.bin
+test_gpt2/out_unwritable | 1 | /proc/nope/out.bin: cannot create: No such file | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_ok.bin" --out /proc/nope/out.bin
 # --- training states (train --resume DIR)
 resume/nothing_to_resume | 1 | dir: no checkpoint to resume from | "$TR" --resume "$TMP/dir"
 resume/model_without_state | 1 | rs_nostate: no checkpoint to resume from | "$TR" --resume "$TMP/rs_nostate"
@@ -303,7 +303,7 @@ tokenize/decode_non_numeric | 1 | ids_junk.txt: token 2: 'x12' is not a token id
 tokenize/decode_id_too_large | 1 | ids_big.txt: token 2: '50257' is not a token id \(0..50256\) | "$T" decode --vocab "$VOCAB" "$TMP/ids_big.txt"
 tokenize/decode_negative_id | 1 | standard input: token 1: '-5' is not a token id | "$T" decode --vocab "$VOCAB" - <"$TMP/ids_negative.txt"
 tokenize/shard_second_input_missing | 1 | nope.txt: cannot open | "$T" shard --vocab "$VOCAB" --out "$OUT/x" "$TMP/hello.txt" "$TMP/nope.txt"
-tokenize/shard_out_dir_missing | 1 | nodir/x_train.bin.tmp: cannot open | "$T" shard --vocab "$VOCAB" --out "$TMP/nodir/x" "$TMP/hello.txt"
+tokenize/shard_out_dir_missing | 1 | nodir/x_train.bin: cannot create: No such file | "$T" shard --vocab "$VOCAB" --out "$TMP/nodir/x" "$TMP/hello.txt"
 # --- vocabularies: encoder.json + vocab.bpe
 vocab/missing_dir | 1 | nodir: no vocabulary here | "$T" encode --vocab "$TMP/nodir" "$TMP/hello.txt"
 vocab/bad_json | 1 | encoder.json: bad JSON at byte [0-9]+: expected ':', found ';' | "$T" encode --vocab "$TMP/v_bad_json" "$TMP/hello.txt"
@@ -367,7 +367,7 @@ import/truncated | 1 | st_truncated.safetensors: .*run past the data section | "
 import/shorter_than_length | 1 | st_tiny.safetensors: too short | "$IMP" --heads 2 "$TMP/st_tiny.safetensors" "$OUT/m.bin"
 import/empty | 1 | empty.txt: too short | "$IMP" --heads 2 "$TMP/empty.txt" "$OUT/m.bin"
 import/no_such_file | 1 | nope.safetensors: cannot open | "$IMP" --heads 2 "$TMP/nope.safetensors" "$OUT/m.bin"
-import/output_unwritable | 1 | /proc/nope/m.bin.tmp: cannot open | "$IMP" --heads 2 "$TMP/st_ok.safetensors" /proc/nope/m.bin
+import/output_unwritable | 1 | /proc/nope/m.bin: cannot create: No such file | "$IMP" --heads 2 "$TMP/st_ok.safetensors" /proc/nope/m.bin
 import/unknown_width | 2 | C=8 is not a standard GPT-2 width.*--heads | "$IMP" "$TMP/st_ok.safetensors" "$OUT/m.bin"
 import/heads_not_dividing | 2 | C=8 is not divisible by 3 heads | "$IMP" --heads 3 "$TMP/st_ok.safetensors" "$OUT/m.bin"
 import/heads_junk | 2 | --heads: 'two' is not an integer | "$IMP" --heads two "$TMP/st_ok.safetensors" "$OUT/m.bin"
@@ -440,4 +440,9 @@ head -c 1000000 /dev/zero | tr '\0' 'a' >"$TMP/word.txt"
 if "$T" shard --vocab "$VOCAB" --out "$TMP/word" "$TMP/word.txt" 2>"$TMP/word.err" &&
    [ "$(stat -c %s "$TMP/word_train.bin")" -gt 1024 ]; then pass text/huge_word_shards
 else fail text/huge_word_shards "$(head -c 300 "$TMP/word.err")"; fi
+# an atomic write never follows a symlink planted at its old temporary name
+printf 'victim' >"$TMP/victim.txt"; ln -s "$TMP/victim.txt" "$TMP/sym_train.bin.tmp"
+"$T" shard --vocab "$VOCAB" --out "$TMP/sym" "$TMP/hello.txt" 2>/dev/null
+check text/shard_does_not_follow_a_symlink [ "$(cat "$TMP/victim.txt")" = victim ] && [ -f "$TMP/sym_train.bin" ] &&
+    [ ! -L "$TMP/sym_train.bin" ]
 check text/tokenizer_bin_decodes [ "$(echo 1 0 2 | "$T" decode --vocab "$TMP/tb_ok.bin")" = "bca<|endoftext|>" ]
