@@ -125,16 +125,36 @@ int path_kind(const char *path) {
     return S_ISDIR(st.st_mode) ? PATH_DIR : PATH_FILE;
 }
 
-char *read_whole_file(const char *path, size_t *len) {
-    FILE *f = xfopen(path, "rb");
-    size_t n = file_size(f, path);
-    char *buf = xmalloc(n + 1, path);
-    xfread(buf, 1, n, f, path);
-    buf[n] = '\0';
-    xfclose(f, path);
+char *read_file_at_most(const char *path, size_t *len, size_t max, const char *what) {
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "standard input" : path;
+    FILE *f = is_stdin ? stdin : xfopen(path, "rb");
+    /* Read until end of file rather than trust the file's size: files under
+     * /proc report 0, and a pipe or terminal has none. The size, when there
+     * is one, only sets the first buffer. */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) die("%s: cannot stat: %s", name, strerror(errno));
+    if (S_ISDIR(st.st_mode)) die("%s: is a directory, not a file", name);
+    size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < max ? (size_t)st.st_size + 1 : 65536;
+    size_t n = 0;
+    char *buf = xmalloc(cap, name);
+    for (;;) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (ferror(f)) die("%s: read error: %s", name, strerror(errno));
+        if (n > max) die("%s: more than %zu bytes, too large for %s", name, max, what);
+        if (n < cap) break; /* end of file */
+        cap = mul_size(cap, 2, name);
+        char *grown = realloc(buf, cap);
+        if (!grown) die("out of memory reading %s", name);
+        buf = grown;
+    }
+    buf[n] = '\0'; /* n < cap: there is room */
+    if (!is_stdin) xfclose(f, path);
     if (len) *len = n;
     return buf;
 }
+
+char *read_whole_file(const char *path, size_t *len) { return read_file_at_most(path, len, SIZE_MAX / 4, "memory"); }
 
 /*
  * The temporary name is "<path>.XXXXXX.tmp", six characters that change with

@@ -36,8 +36,12 @@ void xfwrite(const void *buf, size_t size, size_t count, FILE *f, const char *pa
 void xfclose(FILE *f, const char *path);
 /* Size of an open file in bytes (dies for a directory, pipe or device). */
 size_t file_size(FILE *f, const char *path);
-/* Read a whole file into a NUL-terminated heap buffer; *len gets its size. */
+/* Read a whole file ("-": standard input) into a NUL-terminated heap buffer,
+ * until end of file (so /proc files and pipes work); *len gets its size. */
 char *read_whole_file(const char *path, size_t *len);
+/* The same, dying with "PATH: more than MAX bytes, too large for WHAT" past
+ * max bytes (a prompt file of /dev/zero is an error, not a hang). */
+char *read_file_at_most(const char *path, size_t *len, size_t max, const char *what);
 
 /* "dir/name" in a new heap buffer. */
 char *path_join(const char *dir, const char *name);

@@ -273,6 +273,8 @@ generate/no_prompt | 2 | exactly one of --prompt | "$G" --model "$MODEL"
 generate/two_prompts | 2 | exactly one of --prompt | "$G" --model "$MODEL" --prompt a --prompt-file "$TMP/hello.txt"
 generate/prompt_too_long | 1 | model_00000002.bin: the prompt \(91 tokens\) plus --tokens 1 exceed the model's context of 16 | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file "$TMP/long_prompt.txt" --tokens 1
 generate/tokens_above_context | 1 | the prompt \(2 tokens\) plus --tokens 40 exceed the model's context of 16 | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt "ROMEO" --tokens 40
+generate/prompt_file_endless | 1 | /dev/zero: more than [0-9]+ bytes, too large for a prompt | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file /dev/zero
+generate/prompt_file_directory | 1 | dir: is a directory | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file "$TMP/dir"
 generate/missing_prompt_file | 1 | none.txt: cannot open | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file "$TMP/none.txt"
 generate/zero_tokens | 2 | --tokens: 0 is out of range | "$G" --model "$MODEL" --prompt hi --tokens 0
 generate/bad_temperature | 2 | --temperature: -1 is out of range | "$G" --model "$MODEL" --prompt hi --temperature -1
@@ -440,6 +442,13 @@ head -c 1000000 /dev/zero | tr '\0' 'a' >"$TMP/word.txt"
 if "$T" shard --vocab "$VOCAB" --out "$TMP/word" "$TMP/word.txt" 2>"$TMP/word.err" &&
    [ "$(stat -c %s "$TMP/word_train.bin")" -gt 1024 ]; then pass text/huge_word_shards
 else fail text/huge_word_shards "$(head -c 300 "$TMP/word.err")"; fi
+# files that report no size (/proc) or have none (a pipe, "-") are read to their end
+check text/proc_file_encodes [ -n "$("$T" encode --vocab "$VOCAB" /proc/version)" ] &&
+    [ "$("$T" encode --vocab "$VOCAB" /proc/version)" = "$(cat /proc/version | "$T" encode --vocab "$VOCAB" -)" ]
+check text/generate_prompt_from_proc_file [ "$("$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file /proc/sys/kernel/ostype --tokens 1 \
+    --temperature 0 2>/dev/null | head -c 5)" = "$(head -c 5 /proc/sys/kernel/ostype)" ]
+check text/generate_prompt_from_stdin [ "$(printf 'ROMEO' | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file - --tokens 1 \
+    --temperature 0 2>/dev/null | head -c 5)" = ROMEO ]
 # an atomic write never follows a symlink planted at its old temporary name
 printf 'victim' >"$TMP/victim.txt"; ln -s "$TMP/victim.txt" "$TMP/sym_train.bin.tmp"
 "$T" shard --vocab "$VOCAB" --out "$TMP/sym" "$TMP/hello.txt" 2>/dev/null

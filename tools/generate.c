@@ -34,7 +34,7 @@ static void usage(FILE *f) {
             "  --vocab DIR        encoder.json + vocab.bpe, or vocab.json + merges.txt (a Hugging Face\n"
             "                     folder) (default $GPT2_VOCAB_DIR, else data/gpt2)\n"
             "  --prompt TEXT      the text to continue (UTF-8, any language); empty: start from <|endoftext|>\n"
-            "  --prompt-file F    read the prompt from a file instead\n"
+            "  --prompt-file F    read the prompt from a file instead (- = standard input)\n"
             "  --tokens N         new tokens at most (default 128); stops early at <|endoftext|>\n"
             "  --max-length N     instead of --tokens: prompt plus new tokens at most (Hugging Face's\n"
             "                     max_length)\n"
@@ -81,7 +81,8 @@ int main(int argc, char **argv) {
     if (tokens_given && max_length) die_usage("give --tokens N (new tokens) or --max-length N (prompt included), not both");
 
     size_t plen;
-    char *text = prompt_file ? read_whole_file(prompt_file, &plen) : NULL;
+    /* a prompt must fit in the model's context: 16 MiB is far more than any needs */
+    char *text = prompt_file ? read_file_at_most(prompt_file, &plen, 16u << 20, "a prompt") : NULL;
     if (!text) plen = strlen(prompt);
     const char *prompt_bytes = text ? text : prompt;
 

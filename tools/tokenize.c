@@ -87,23 +87,6 @@ static Options parse_args(int argc, char **argv) {
     return o;
 }
 
-/* A file's bytes, or standard input's for "-" (which cannot be sized in advance). */
-static uint8_t *read_input(const char *path, size_t *len) {
-    if (strcmp(path, "-") != 0) return (uint8_t *)read_whole_file(path, len);
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = xmalloc(cap, "standard input");
-    for (;;) {
-        n += fread(buf + n, 1, cap - n, stdin);
-        if (ferror(stdin)) die("standard input: read error");
-        if (n < cap) break;
-        cap = mul_size(cap, 2, "standard input");
-        buf = realloc(buf, cap);
-        if (!buf) die("out of memory reading standard input");
-    }
-    *len = n;
-    return buf;
-}
-
 static const char *input_name(const char *path) { return strcmp(path, "-") == 0 ? "standard input" : path; }
 
 static void finish_stdout(void) {
@@ -113,7 +96,7 @@ static void finish_stdout(void) {
 static void command_encode(const Options *o, Tokenizer *tok) {
     const char *path = o->n_files ? o->files[0] : "-";
     size_t len;
-    uint8_t *text = read_input(path, &len);
+    uint8_t *text = (uint8_t *)read_whole_file(path, &len); /* "-": standard input */
     TokenIds ids = {0};
     tokenizer_encode(tok, text, len, o->allow_special, &ids);
     for (size_t i = 0; i < ids.len; i++) printf(i ? " %d" : "%d", ids.ids[i]);
@@ -126,7 +109,7 @@ static void command_encode(const Options *o, Tokenizer *tok) {
 static void command_decode(const Options *o, Tokenizer *tok) {
     const char *path = o->n_files ? o->files[0] : "-";
     size_t len;
-    uint8_t *text = read_input(path, &len);
+    uint8_t *text = (uint8_t *)read_whole_file(path, &len); /* "-": standard input */
     TokenIds ids = {0};
     size_t bad;
     if (!parse_token_ids(text, len, tokenizer_vocab_size(tok), &ids, &bad)) {
@@ -211,7 +194,7 @@ static void command_shard(const Options *o, Tokenizer *tok) {
     TokenIds ids = {0};
     for (int f = 0; f < o->n_files; f++) {
         size_t len;
-        uint8_t *text = read_input(o->files[f], &len);
+        uint8_t *text = (uint8_t *)read_whole_file(o->files[f], &len); /* "-": standard input */
         ids.len = 0;
         encode_document(tok, input_name(o->files[f]), text, len, &ids);
         size_t n_val = (size_t)ceil(o->val_fraction * (double)ids.len);
