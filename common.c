@@ -112,6 +112,10 @@ size_t file_size(FILE *f, const char *path) {
     return (size_t)st.st_size;
 }
 
+void finish_stdout(void) {
+    if (fflush(stdout) != 0 || ferror(stdout)) die("standard output: write error: %s", strerror(errno));
+}
+
 char *path_join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = xmalloc(n, "path");

@@ -43,6 +43,11 @@ char *read_whole_file(const char *path, size_t *len);
  * max bytes (a prompt file of /dev/zero is an error, not a hang). */
 char *read_file_at_most(const char *path, size_t *len, size_t max, const char *what);
 
+/* Flush standard output and die if any write to it failed (a full disk, a
+ * closed pipe, /dev/full): a program's output is its result, and a lost one
+ * must not end in exit 0. Call once, after the last output. */
+void finish_stdout(void);
+
 /* "dir/name" in a new heap buffer. */
 char *path_join(const char *dir, const char *name);
 /* What is at path: nothing (or nothing we may look at), a directory, or

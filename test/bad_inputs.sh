@@ -214,6 +214,7 @@ state/seq_above_context | 1 | ds_long_T.bin: bad batch B=1 T=5 for a model with 
 state/size_overflows | 1 | ds_overflow.bin: (file is|.*overflow) | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_overflow.bin"
 state/token_out_of_vocab | 1 | ds_token.bin: token at position 1 is outside the vocabulary \[0, 8\) | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_token.bin"
 state/missing | 1 | none.bin: cannot open | "$TG" "$TMP/ck_ok.bin" "$TMP/none.bin"
+test_gpt2/stdout_full | 1 | standard output: write error | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_ok.bin" >/dev/full
 test_gpt2/no_arguments | 2 | usage: test_gpt2 MODEL STATE | "$TG"
 test_gpt2/unknown_flag | 2 | unknown option --frob | "$TG" a b --frob
 test_gpt2/bad_steps | 2 | --steps: 'x' is not an integer | "$TG" a b --steps x
@@ -275,6 +276,7 @@ generate/prompt_too_long | 1 | model_00000002.bin: the prompt \(91 tokens\) plus
 generate/tokens_above_context | 1 | the prompt \(2 tokens\) plus --tokens 40 exceed the model's context of 16 | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt "ROMEO" --tokens 40
 generate/prompt_file_endless | 1 | /dev/zero: more than [0-9]+ bytes, too large for a prompt | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file /dev/zero
 generate/prompt_file_directory | 1 | dir: is a directory | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file "$TMP/dir"
+generate/stdout_full | 1 | standard output: write error | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt ROMEO --tokens 3 >/dev/full
 generate/missing_prompt_file | 1 | none.txt: cannot open | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file "$TMP/none.txt"
 generate/zero_tokens | 2 | --tokens: 0 is out of range | "$G" --model "$MODEL" --prompt hi --tokens 0
 generate/bad_temperature | 2 | --temperature: -1 is out of range | "$G" --model "$MODEL" --prompt hi --temperature -1

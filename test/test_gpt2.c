@@ -190,6 +190,7 @@ int main(int argc, char **argv) {
         if (k == 1 && step1_path) compare_step1(&model, step1_path, ref.grads);
     }
     printf("%s\n", failures ? "FAIL" : "all OK");
+    finish_stdout();
     debug_state_free(&ref);
     gpt2_free(&model);
     return failures ? 1 : 0;

@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
     double dt = now_seconds() - t0;
     token_printer_end(&printer);
     printf("\n");
+    finish_stdout();
     fprintf(stderr, "generate: %zu prompt tokens, %d new tokens in %.2f s (%.1f ms per token)\n", ids.len, made, dt,
             made ? 1000.0 * dt / ((double)ids.len + made) : 0.0);
     token_ids_free(&ids);

@@ -89,10 +89,6 @@ static Options parse_args(int argc, char **argv) {
 
 static const char *input_name(const char *path) { return strcmp(path, "-") == 0 ? "standard input" : path; }
 
-static void finish_stdout(void) {
-    if (fflush(stdout) != 0 || ferror(stdout)) die("standard output: write error");
-}
-
 static void command_encode(const Options *o, Tokenizer *tok) {
     const char *path = o->n_files ? o->files[0] : "-";
     size_t len;
