@@ -66,9 +66,11 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
         float lr = learning_rate(c, step), norm;
         float loss = train_step(be, train_dl, c, step, lr, &norm);
         if (!isfinite(loss) || !isfinite(norm)) {
-            fprintf(stderr, "gpt2c: step %d: the %s is %s; stopping (the last checkpoint in %s is kept)\n", step,
+            int kept = newest_checkpoint(c->out_dir); /* none yet in a new run that diverged early */
+            fprintf(stderr, "gpt2c: step %d: the %s is %s; stopping (%s%s%s)\n", step,
                     isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite",
-                    c->out_dir);
+                    kept >= 0 ? "the last checkpoint in " : "no checkpoint was written to ", c->out_dir,
+                    kept >= 0 ? " is kept" : "");
             status = 1;
             break;
         }

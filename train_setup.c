@@ -6,6 +6,7 @@
  * train_main calls it.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,12 @@ static void restore_optimizer(GPT2 *host, FILE *state, const char *path, size_t 
     xfread(host->m_memory, sizeof(float), host->num_parameters, state, path);
     xfread(host->v_memory, sizeof(float), host->num_parameters, state, path);
     xfclose(state, path);
+    /* a NaN here would pass into the weights at the first update (and into
+     * the next checkpoint) although every gradient is finite */
+    for (size_t i = 0; i < host->num_parameters; i++)
+        if (!isfinite(host->m_memory[i]) || !isfinite(host->v_memory[i]) || host->v_memory[i] < 0)
+            die("%s: corrupt state: AdamW's %s holds %g at parameter %zu", path,
+                isfinite(host->m_memory[i]) ? "v" : "m", isfinite(host->m_memory[i]) ? host->v_memory[i] : host->m_memory[i], i);
 }
 
 /* A resumed run continues the model in its folder: the flags that would make

@@ -35,6 +35,10 @@ ckpt "$TMP/ck_vp.bin"        $M 3 4 8 1 1 4 7 1200
 ckpt "$TMP/ck_overflow.bin"  $M 3 2147483647 2147483647 2147483647 1 2147483647 2147483647 1200
 ckpt "$TMP/ck_huge.bin"      $M 3 1024 50257 100000 16 4096 50304 1200
 # V=50304 (GPT-2's padded size as its vocabulary): ids past the tokenizer's 50257
+# NaN in qkvw (element 4), +inf in lnfb (element 2), -inf in a bf16 wpe (element 0)
+cp "$TMP/ck_ok.bin" "$TMP/ck_nan.bin"; printf '\x00\x00\xc0\x7f' | dd of="$TMP/ck_nan.bin" bs=1 seek=$((1024 + 4 * 60)) conv=notrunc status=none
+cp "$TMP/ck_ok.bin" "$TMP/ck_inf.bin"; printf '\x00\x00\x80\x7f' | dd of="$TMP/ck_inf.bin" bs=1 seek=$((1024 + 4 * 298)) conv=notrunc status=none
+ckpt "$TMP/ck_bf16_inf.bin"  $M 5 4 8 1 1 4 8 600; printf '\x80\xff' | dd of="$TMP/ck_bf16_inf.bin" bs=1 seek=$((1024 + 2 * 32)) conv=notrunc status=none
 ckpt "$TMP/ck_v50304.bin"    $M 3 4 50304 1 1 4 50304 $((4 * (50304 * 4 + 16 + 244 + 8)))
 : >"$TMP/ck_empty.bin"
 head -c 500 "$TMP/ck_ok.bin" >"$TMP/ck_header.bin"
@@ -200,6 +204,9 @@ ckpt/heads_do_not_divide | 1 | ck_heads.bin: bad config: C=4 is not divisible by
 ckpt/padded_vocab_too_small | 1 | ck_vp.bin: bad config: padded vocabulary Vp=7 is smaller than V=8 | "$TR" --train "$TMP/sh_ok.bin" --init "$TMP/ck_vp.bin" --out "$OUT/r"
 ckpt/size_overflows | 1 | ck_overflow.bin: bad config: .*parameter count overflows | "$TR" --train "$TMP/sh_ok.bin" --init "$TMP/ck_overflow.bin" --out "$OUT/r"
 ckpt/huge_dims_small_file | 1 | ck_huge.bin: file is 2224 bytes, but its header .* needs [0-9]{12} | "$TR" --train "$TMP/sh_ok.bin" --init "$TMP/ck_huge.bin" --out "$OUT/r"
+ckpt/nan_weight | 1 | ck_nan.bin: tensor qkvw holds NaN at element 4 | "$G" --model "$TMP/ck_nan.bin" --vocab "$VOCAB" --prompt hi --temperature 0
+ckpt/inf_weight | 1 | ck_inf.bin: tensor lnfb holds an infinity at element 2 | "$TR" --train "$TMP/sh_ok.bin" --init "$TMP/ck_inf.bin" -t 4 --out "$OUT/r"
+ckpt/bf16_inf_weight | 1 | ck_bf16_inf.bin: tensor wpe holds an infinity at element 0 | "$TG" "$TMP/ck_bf16_inf.bin" "$TMP/ds_ok.bin"
 ckpt/generate_truncated | 1 | ck_short.bin: file is 2223 bytes | "$G" --model "$TMP/ck_short.bin" --vocab "$VOCAB" --prompt hi
 ckpt/generate_vocab_larger_than_model | 1 | ck_ok.bin: the model's vocabulary has 8 tokens, but the one in .* has 50257: they must match | "$G" --model "$TMP/ck_ok.bin" --vocab "$VOCAB" --prompt hi
 ckpt/generate_model_larger_than_vocab | 1 | ck_v50304.bin: the model's vocabulary has 50304 tokens, but the one in .* has 50257 | "$G" --model "$TMP/ck_v50304.bin" --vocab "$VOCAB" --prompt hi --temperature 0
