@@ -63,9 +63,11 @@ static void usage(FILE *f, const char *prog) {
         "  --checkpoint-every N   also checkpoint every N steps, 0 = only at the end (default 0)\n"
         "  --keep-checkpoints N   keep the newest N checkpoints (default 2)\n"
         "  --resume DIR           continue the run in DIR from its newest checkpoint; its settings\n"
-        "                         are restored, flags given here override them\n"
+        "                         are restored, flags given here override them (except the model's:\n"
+        "                         --layers --heads --channels --context --init, and --out)\n"
         "  --stop-after N         stop (with a checkpoint) after step N, as if interrupted\n"
-        "Ctrl-C saves a checkpoint and exits; --resume continues exactly.\n",
+        "Ctrl-C or SIGTERM saves a checkpoint and exits; --resume continues exactly.\n"
+        "One run per --out folder at a time: a run locks its folder while it trains.\n",
         prog);
 }
 
@@ -167,6 +169,15 @@ static void restore_optimizer(GPT2 *host, FILE *state, const char *path, size_t 
                 isfinite(host->m_memory[i]) ? "v" : "m", isfinite(host->m_memory[i]) ? host->v_memory[i] : host->m_memory[i], i);
 }
 
+/* Whether the command line holds flag a or b. A setting that fails a check
+ * on --resume without its flag came from the state file: the file's fault
+ * (exit 1, naming it), not a usage mistake (exit 2). */
+static int flag_given(int argc, char **argv, const char *a, const char *b) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], a) || !strcmp(argv[i], b)) return 1;
+    return 0;
+}
+
 /* A resumed run continues the model in its folder: the flags that would make
  * another model (its shape, or --init's weights) cannot apply, so they are
  * refused rather than silently ignored. */
@@ -212,10 +223,18 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
     if (resume && strcmp(c->out_dir, resume) != 0)
         die_usage("--resume %s continues the run in %s; --out %s names another folder (to branch the run, copy "
                   "the folder and resume the copy)", resume, resume, c->out_dir);
-    if (c->lr_min > c->lr) die_usage("--lr-min %g is larger than --lr %g", c->lr_min, c->lr);
+    if (c->lr_min > c->lr) {
+        if (resume && !flag_given(argc, argv, "--lr", "--lr-min"))
+            die("%s: corrupt state: lr_min %g is larger than lr %g", path, c->lr_min, c->lr);
+        die_usage("--lr-min %g is larger than --lr %g", c->lr_min, c->lr);
+    }
 
     load_model(host, c, resume, p->step);
-    if (c->T > host->config.maxT) die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
+    if (c->T > host->config.maxT) {
+        if (resume && !flag_given(argc, argv, "-t", "--seq"))
+            die("%s: corrupt state: T = %d is longer than the model's context of %d", path, c->T, host->config.maxT);
+        die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
+    }
     if (!resume) {
         make_dir(c->out_dir);
         lock_run_dir(c->out_dir);
