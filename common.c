@@ -220,18 +220,34 @@ static void fsync_parent_dir(const char *path) {
     free(dir);
 }
 
-void atomic_commit(AtomicFile *af) {
+/* The part of a commit that can fail for want of space or a bad disk: the
+ * data reaches the disk under the temporary name. */
+static void atomic_sync(AtomicFile *af) {
     if (fflush(af->f) != 0) die("%s: write error: %s", af->tmp_path, strerror(errno));
     if (fsync(fileno(af->f)) != 0) die("%s: fsync failed: %s", af->tmp_path, strerror(errno));
     xfclose(af->f, af->tmp_path);
+    af->f = NULL;
+}
+
+static void atomic_rename(AtomicFile *af) {
     if (rename(af->tmp_path, af->path) != 0)
         die("%s: cannot rename to %s: %s", af->tmp_path, af->path, strerror(errno));
     set_pending(af->tmp_path, NULL);
     fsync_parent_dir(af->path);
     free(af->path);
     free(af->tmp_path);
-    af->f = NULL;
     af->path = af->tmp_path = NULL;
+}
+
+void atomic_commit(AtomicFile *af) { atomic_commit_all(af, 1); }
+
+/* Every file is synced before any is renamed: a full disk stops the commit
+ * while all the old files are still in place (and die() deletes every
+ * temporary file). Only a failing rename, within one folder, could still
+ * leave some files new and some old. */
+void atomic_commit_all(AtomicFile *files, int n) {
+    for (int i = 0; i < n; i++) atomic_sync(&files[i]);
+    for (int i = 0; i < n; i++) atomic_rename(&files[i]);
 }
 
 void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]) {

@@ -71,6 +71,9 @@ typedef struct {
 } AtomicFile;
 AtomicFile atomic_open(const char *path);
 void atomic_commit(AtomicFile *af); /* flush, fsync, close, rename; dies on failure */
+/* Several files as one: all are flushed and synced before any is renamed, so
+ * a write error leaves every old file in place. */
+void atomic_commit_all(AtomicFile *files, int n);
 
 /* The 256-int32 header that starts every llm.c-format file. */
 #define HEADER_INTS 256

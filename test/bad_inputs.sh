@@ -77,6 +77,8 @@ resume_copy rs_magic; printf 'junk' | dd of="$TMP/rs_magic/state_00000002.bin" c
 resume_copy rs_shard; printf '\7\0\0\0' | dd of="$TMP/rs_shard/state_00000002.bin" bs=1 seek=72 conv=notrunc status=none
 resume_copy rs_model; truncate -s 2000 "$TMP/rs_model/model_00000002.bin"
 resume_copy rs_nostate; rm "$TMP/rs_nostate"/state_*
+resume_copy rs_T; printf '\x40\0\0\0' | dd of="$TMP/rs_T/state_00000002.bin" bs=1 seek=16 conv=notrunc status=none
+resume_copy rs_lrmin; printf '\0\0\x80\x3f' | dd of="$TMP/rs_lrmin/state_00000002.bin" bs=1 seek=132 conv=notrunc status=none
 # a folder holding only a model file (no state): a new run must not prune it
 mkdir -p "$TMP/lone" "$TMP/lockd" "$TMP/other"; cp "$MODEL" "$TMP/lone/model_00000001.bin"
 
@@ -89,6 +91,14 @@ for f in $faults; do "$ST" write "$TMP/st_$f.safetensors" --dtype mixed --fault 
 "$ST" write "$TMP/st_ok.safetensors" --dtype f32
 head -c 3000 "$TMP/st_ok.safetensors" >"$TMP/st_truncated.safetensors"
 head -c 5 "$TMP/st_ok.safetensors" >"$TMP/st_tiny.safetensors"
+# a safetensors file that is only a header: st_from_json NAME JSON-FILE
+st_from_json() { { le32 "$(stat -c %s "$2")" 0; cat "$2"; } >"$TMP/st_$1.safetensors"; }
+printf '{"wte.weight":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}}' >"$TMP/overflow.json"
+st_from_json bytes_overflow "$TMP/overflow.json"
+# 200000 empty tensors, the last name repeated: an n log n check answers at once, a quadratic one takes minutes
+awk 'BEGIN { printf "{"; for (i = 0; i < 200000; i++) printf "\"t%d\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},", i
+             printf "\"t199999\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}" }' >"$TMP/many.json"
+st_from_json many "$TMP/many.json"
 
 # ---- Hugging Face folders: st_ok.safetensors beside a config.json, one thing wrong in each
 # (hf_folder NAME n_head n_layer n_embd n_positions vocab_size [SED-SCRIPT for config.json])
@@ -161,6 +171,9 @@ printf 'abc' >"$TMP/tb_short.bin"
 printf 'hello world\n' >"$TMP/hello.txt"
 printf '31373 x12 995' >"$TMP/ids_junk.txt"
 printf '31373 50257' >"$TMP/ids_big.txt"
+printf '31373\001' >"$TMP/ids_stray.txt"
+printf '1.5\n\n2x\n' >"$TMP/losses_junk.txt"
+seq 1200 >"$TMP/losses_1200.txt"
 printf -- '-5' >"$TMP/ids_negative.txt"
 printf 'ROMEO: %.0s' $(seq 30) >"$TMP/long_prompt.txt"
 : >"$TMP/empty.txt"
@@ -222,6 +235,11 @@ state/size_overflows | 1 | ds_overflow.bin: (file is|.*overflow) | "$TG" "$TMP/c
 state/token_out_of_vocab | 1 | ds_token.bin: token at position 1 is outside the vocabulary \[0, 8\) | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_token.bin"
 state/missing | 1 | none.bin: cannot open | "$TG" "$TMP/ck_ok.bin" "$TMP/none.bin"
 test_gpt2/stdout_full | 1 | standard output: write error | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_ok.bin" >/dev/full
+test_gpt2/expect_losses_directory | 1 | dir: is a directory | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_ok.bin" --expect-losses "$TMP/dir"
+test_gpt2/expect_losses_junk | 1 | losses_junk.txt: line 3 is not a number | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_ok.bin" --expect-losses "$TMP/losses_junk.txt"
+test_gpt2/expect_losses_fewer_than_steps | 1 | losses_1200.txt: has 1200 losses, fewer than --steps 1201 | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_ok.bin" --expect-losses "$TMP/losses_1200.txt" --steps 1201
+test_gpt2/expect_losses_empty | 1 | empty.txt: holds no losses | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_ok.bin" --expect-losses "$TMP/empty.txt"
+test_gpt2/expect_step1_zero_steps | 2 | --expect-step1 needs at least one step | "$TG" "$TMP/ck_ok.bin" "$TMP/ds_ok.bin" --expect-step1 "$TMP/ck_ok.bin" --steps 0
 test_gpt2/no_arguments | 2 | usage: test_gpt2 MODEL STATE | "$TG"
 test_gpt2/unknown_flag | 2 | unknown option --frob | "$TG" a b --frob
 test_gpt2/bad_steps | 2 | --steps: 'x' is not an integer | "$TG" a b --steps x
@@ -256,6 +274,9 @@ train/out_holds_a_lone_model | 1 | lone: already holds another run.s files \(.*m
 train/out_empty | 2 | --out needs a folder name | "$TR" --train "$TMP/data.bin" "${small[@]}" --out ""
 train/out_locked_by_another_run | 1 | lockd: another training run is using this folder | flock "$TMP/lockd" "$TR" --train "$TMP/data.bin" "${small[@]}" --out "$TMP/lockd"
 resume/locked_by_another_run | 1 | good: another training run is using this folder | flock "$TMP/good" "$TR" --resume "$TMP/good"
+resume/state_T_above_context | 1 | rs_T/state_00000002.bin: corrupt state: T = 64 is longer than the model's context of 16 | "$TR" --resume "$TMP/rs_T"
+resume/state_lr_min_above_lr | 1 | rs_lrmin/state_00000002.bin: corrupt state: lr_min 1 is larger than lr 0.0006 | "$TR" --resume "$TMP/rs_lrmin"
+resume/flag_lr_min_above_lr | 2 | --lr-min 0.5 is larger than --lr 0.0006 | "$TR" --resume "$TMP/good" --lr-min 0.5
 resume/out_elsewhere | 2 | --resume .*good continues the run in .*good; --out .*other names another folder | "$TR" --resume "$TMP/good" --out "$TMP/other"
 resume/layers_flag | 2 | --layers cannot change on --resume | "$TR" --resume "$TMP/good" --layers 3
 resume/init_flag | 2 | --init cannot change on --resume | "$TR" --resume "$TMP/good" --init "$TMP/ck_ok.bin"
@@ -312,6 +333,7 @@ tokenize/missing_input | 1 | nope.txt: cannot open | "$T" encode --vocab "$VOCAB
 tokenize/input_is_directory | 1 | dir: is a directory, not a file | "$T" encode --vocab "$VOCAB" "$TMP/dir"
 tokenize/decode_non_numeric | 1 | ids_junk.txt: token 2: 'x12' is not a token id | "$T" decode --vocab "$VOCAB" "$TMP/ids_junk.txt"
 tokenize/decode_id_too_large | 1 | ids_big.txt: token 2: '50257' is not a token id \(0..50256\) | "$T" decode --vocab "$VOCAB" "$TMP/ids_big.txt"
+tokenize/decode_stray_byte_after_id | 1 | ids_stray.txt: token 1: '31373' is followed by byte 0x01, not white space | "$T" decode --vocab "$VOCAB" "$TMP/ids_stray.txt"
 tokenize/decode_negative_id | 1 | standard input: token 1: '-5' is not a token id | "$T" decode --vocab "$VOCAB" - <"$TMP/ids_negative.txt"
 tokenize/shard_second_input_missing | 1 | nope.txt: cannot open | "$T" shard --vocab "$VOCAB" --out "$OUT/x" "$TMP/hello.txt" "$TMP/nope.txt"
 tokenize/shard_out_dir_missing | 1 | nodir/x_train.bin: cannot create: No such file | "$T" shard --vocab "$VOCAB" --out "$TMP/nodir/x" "$TMP/hello.txt"
@@ -354,6 +376,8 @@ import/dtype_unknown | 1 | st_dtype-unknown.safetensors: .*unknown dtype "Q4" | 
 import/missing_tensor | 1 | st_missing.safetensors: .*missing tensor h.1.mlp.c_fc.bias | "$IMP" --heads 2 "$TMP/st_missing.safetensors" "$OUT/m.bin"
 import/missing_block | 1 | st_gap.safetensors: .*h.1 is missing | "$IMP" --heads 2 "$TMP/st_gap.safetensors" "$OUT/m.bin"
 import/extra_tensor | 1 | st_extra.safetensors: .*unexpected tensor h.0.attn.rotary.weight | "$IMP" --heads 2 "$TMP/st_extra.safetensors" "$OUT/m.bin"
+import/byte_count_overflows | 1 | st_bytes_overflow.safetensors: tensor wte.weight: F32 x 4611686018427387904 elements need more bytes than 64 bits can count | "$IMP" --heads 2 "$TMP/st_bytes_overflow.safetensors" "$OUT/m.bin"
+import/duplicate_among_200000_tensors | 1 | st_many.safetensors: bad safetensors header at byte [0-9]+: tensor "t199999" appears twice | timeout 20 "$IMP" --heads 2 "$TMP/st_many.safetensors" "$OUT/m.bin"
 import/duplicate_tensor | 1 | st_duplicate.safetensors: .*appears twice | "$IMP" --heads 2 "$TMP/st_duplicate.safetensors" "$OUT/m.bin"
 import/offsets_out_of_range | 1 | st_offset-range.safetensors: .*wte.weight: data_offsets .* run past the data section | "$IMP" --heads 2 "$TMP/st_offset-range.safetensors" "$OUT/m.bin"
 import/offsets_reversed | 1 | st_end-before-begin.safetensors: .*h.0.ln_1.bias: data_offsets .* end before they begin | "$IMP" --heads 2 "$TMP/st_end-before-begin.safetensors" "$OUT/m.bin"
@@ -458,6 +482,11 @@ check text/generate_prompt_from_proc_file [ "$("$G" --model "$MODEL" --vocab "$V
     --temperature 0 2>/dev/null | head -c 5)" = "$(head -c 5 /proc/sys/kernel/ostype)" ]
 check text/generate_prompt_from_stdin [ "$(printf 'ROMEO' | "$G" --model "$MODEL" --vocab "$VOCAB" --prompt-file - --tokens 1 \
     --temperature 0 2>/dev/null | head -c 5)" = ROMEO ]
+# a vocab.bpe saved with Windows line ends (CRLF) reads the same
+mkdir -p "$TMP/v_crlf"; cp "$VOCAB/encoder.json" "$TMP/v_crlf/"; sed 's/$/\r/' "$VOCAB/vocab.bpe" >"$TMP/v_crlf/vocab.bpe"
+head -c 200000 "$TMP/line.txt" >"$TMP/some_text.txt"
+check text/crlf_vocab_bpe_reads_the_same [ "$("$T" encode --vocab "$TMP/v_crlf" "$TMP/some_text.txt" | md5sum)" = \
+    "$("$T" encode --vocab "$VOCAB" "$TMP/some_text.txt" | md5sum)" ]
 # an atomic write never follows a symlink planted at its old temporary name
 printf 'victim' >"$TMP/victim.txt"; ln -s "$TMP/victim.txt" "$TMP/sym_train.bin.tmp"
 "$T" shard --vocab "$VOCAB" --out "$TMP/sym" "$TMP/hello.txt" 2>/dev/null

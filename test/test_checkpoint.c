@@ -91,6 +91,36 @@ static void atomic_writes(void) {
     gpt2_free(&m);
 }
 
+/* atomic_commit_all is all or nothing: when the second file's write fails
+ * (its descriptor closed under it, as a full disk would fail its flush), the
+ * first target keeps its old contents and no temporary file is left. The
+ * failing commit runs in a child process, since it dies. */
+static void commit_all_or_nothing(void) {
+    const char *first = tmp_path("pair_train.bin"), *second = tmp_path("pair_val.bin");
+    write_file(first, "old", 3);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) _exit(3);
+        AtomicFile files[2] = {atomic_open(first), atomic_open(second)};
+        fputs("new", files[0].f);
+        fputs("new", files[1].f);
+        close(fileno(files[1].f)); /* the flush of the second fails */
+        atomic_commit_all(files, 2);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    size_t n;
+    char *kept = read_whole_file(first, &n);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "commit_all_failure_exits_1", "status %d", status);
+    CHECK(n == 3 && !memcmp(kept, "old", 3) && !path_exists(second), "commit_all_keeps_old_files",
+          "the first file was replaced although the second failed");
+    CHECK(count_matching(tmp_path("pair_*.tmp")) == 0, "commit_all_failure_leaves_no_temp_files", "%zu left",
+          count_matching(tmp_path("pair_*.tmp")));
+    free(kept);
+}
+
 static void round_trips(void) {
     GPT2Config c = {.maxT = 16, .V = 50, .Vp = 64, .L = 2, .NH = 2, .C = 8};
     GPT2 m, back;
@@ -255,6 +285,7 @@ int main(void) {
     if (!mkdtemp(tmpdir)) die("cannot make a temporary directory");
     round_trips();
     atomic_writes();
+    commit_all_or_nothing();
     bad_checkpoints();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

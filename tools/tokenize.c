@@ -109,8 +109,16 @@ static void command_decode(const Options *o, Tokenizer *tok) {
     TokenIds ids = {0};
     size_t bad;
     if (!parse_token_ids(text, len, tokenizer_vocab_size(tok), &ids, &bad)) {
-        int n = 0;
-        while (bad + n < len && n < 20 && text[bad + n] > ' ') n++;
+        /* say what is wrong: a valid id followed by a stray byte ("31373\001")
+         * is not the same mistake as a word that is no id at all */
+        int digits = 0, n = 0;
+        long v = 0;
+        while (bad + digits < len && digits < 9 && text[bad + digits] >= '0' && text[bad + digits] <= '9')
+            v = v * 10 + (text[bad + digits++] - '0');
+        if (digits > 0 && digits < 9 && v < tokenizer_vocab_size(tok))
+            die("%s: token %zu: '%.*s' is followed by byte 0x%02X, not white space", input_name(path), ids.len + 1,
+                digits, (const char *)text + bad, text[bad + digits]);
+        while (bad + n < len && n < 20 && text[bad + n] > ' ' && text[bad + n] < 0x7F) n++;
         die("%s: token %zu: '%.*s' is not a token id (0..%d)", input_name(path), ids.len + 1, n,
             (const char *)text + bad, tokenizer_vocab_size(tok) - 1);
     }
@@ -138,7 +146,7 @@ static Shard shard_open(const char *prefix, const char *suffix) {
     snprintf(path, n, "%s%s", prefix, suffix);
     Shard s = {atomic_open(path), 0};
     free(path);
-    int32_t header[HEADER_INTS] = {0}; /* rewritten with the count by shard_close */
+    int32_t header[HEADER_INTS] = {0}; /* rewritten with the count by shard_write_header */
     xfwrite(header, sizeof header, 1, s.file.f, s.file.tmp_path);
     return s;
 }
@@ -154,15 +162,15 @@ static void shard_append(Shard *s, const int *ids, size_t n) {
     if (s->n_tokens > INT32_MAX) die("%s: more than %d tokens do not fit the header", s->file.path, INT32_MAX);
 }
 
-static void shard_close(Shard *s) {
+/* The header, now that the token count is known; the file is committed by
+ * the caller, together with the other shard. */
+static void shard_write_header(Shard *s) {
     int32_t header[HEADER_INTS] = {0};
     header[0] = SHARD_MAGIC;
     header[1] = SHARD_VERSION;
     header[2] = (int32_t)s->n_tokens;
     if (fseek(s->file.f, 0, SEEK_SET) != 0) die("%s: cannot seek", s->file.tmp_path);
     xfwrite(header, sizeof header, 1, s->file.f, s->file.tmp_path);
-    fprintf(stderr, "tokenize: wrote %s (%zu tokens)\n", s->file.path, s->n_tokens);
-    atomic_commit(&s->file);
 }
 
 /* Encodes a whole document, reporting progress on big ones. */
@@ -203,8 +211,14 @@ static void command_shard(const Options *o, Tokenizer *tok) {
         }
         free(text);
     }
-    shard_close(&train);
-    shard_close(&val);
+    /* both shards or neither: a failed write must not leave a new train
+     * shard beside an old val shard */
+    shard_write_header(&train);
+    shard_write_header(&val);
+    AtomicFile files[2] = {train.file, val.file};
+    atomic_commit_all(files, 2);
+    fprintf(stderr, "tokenize: wrote %s_train.bin (%zu tokens) and %s_val.bin (%zu tokens)\n", o->out_prefix,
+            train.n_tokens, o->out_prefix, val.n_tokens);
     token_ids_free(&ids);
 }
 
