@@ -163,10 +163,11 @@ static void restore_optimizer(GPT2 *host, FILE *state, const char *path, size_t 
     xfclose(state, path);
     /* a NaN here would pass into the weights at the first update (and into
      * the next checkpoint) although every gradient is finite */
-    for (size_t i = 0; i < host->num_parameters; i++)
-        if (!isfinite(host->m_memory[i]) || !isfinite(host->v_memory[i]) || host->v_memory[i] < 0)
-            die("%s: corrupt state: AdamW's %s holds %g at parameter %zu", path,
-                isfinite(host->m_memory[i]) ? "v" : "m", isfinite(host->m_memory[i]) ? host->v_memory[i] : host->m_memory[i], i);
+    for (size_t i = 0; i < host->num_parameters; i++) {
+        float m = host->m_memory[i], v = host->v_memory[i];
+        if (!isfinite(m)) die("%s: corrupt state: AdamW's m holds %g at parameter %zu", path, m, i);
+        if (!isfinite(v) || v < 0) die("%s: corrupt state: AdamW's v holds %g at parameter %zu", path, v, i);
+    }
 }
 
 /* Whether the command line holds flag a or b. A setting that fails a check
