@@ -2,8 +2,10 @@
  * checkpoint.c: the model checkpoint file (llm.c's format, magic 20240326):
  * a 256-int32 header with the config, then the 16 parameter tensors in
  * order, float32 (version 3) or bfloat16 (version 5). Loading checks the
- * header and the file size before allocating; saving is atomic.
+ * header and the file size before allocating, and every weight for NaN and
+ * infinity after reading; saving is atomic.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,20 @@
 #include "common.h"
 #include "gpt2.h"
 #include "safetensors.h" /* bf16_to_float */
+
+/* A NaN or infinity in the weights would turn every logit into NaN and
+ * generation into nonsense without a word, or stop training at its first
+ * step: refuse such a checkpoint at load, naming the tensor. */
+static void check_weights_finite(const GPT2 *model, const char *path) {
+    size_t sizes[NUM_PARAM_TENSORS];
+    gpt2_param_sizes(&model->config, sizes);
+    const float *w = model->params_memory;
+    for (int t = 0; t < NUM_PARAM_TENSORS; w += sizes[t], t++)
+        for (size_t i = 0; i < sizes[t]; i++)
+            if (!isfinite(w[i]))
+                die("%s: tensor %s holds %s at element %zu (a corrupt file, or a run that diverged)", path,
+                    PARAM_TENSOR_NAMES[t], isnan(w[i]) ? "NaN" : "an infinity", i);
+}
 
 void gpt2_load(GPT2 *model, const char *path) {
     FILE *f = xfopen(path, "rb");
@@ -49,6 +65,7 @@ void gpt2_load(GPT2 *model, const char *path) {
         free(buf);
     }
     xfclose(f, path);
+    check_weights_finite(model, path);
 }
 
 void gpt2_save(const GPT2 *model, const char *path) {

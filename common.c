@@ -112,6 +112,10 @@ size_t file_size(FILE *f, const char *path) {
     return (size_t)st.st_size;
 }
 
+void finish_stdout(void) {
+    if (fflush(stdout) != 0 || ferror(stdout)) die("standard output: write error: %s", strerror(errno));
+}
+
 char *path_join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = xmalloc(n, "path");
@@ -125,15 +129,68 @@ int path_kind(const char *path) {
     return S_ISDIR(st.st_mode) ? PATH_DIR : PATH_FILE;
 }
 
-char *read_whole_file(const char *path, size_t *len) {
-    FILE *f = xfopen(path, "rb");
-    size_t n = file_size(f, path);
-    char *buf = xmalloc(n + 1, path);
-    xfread(buf, 1, n, f, path);
-    buf[n] = '\0';
-    xfclose(f, path);
+char *read_file_at_most(const char *path, size_t *len, size_t max, const char *what) {
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "standard input" : path;
+    FILE *f = is_stdin ? stdin : xfopen(path, "rb");
+    /* Read until end of file rather than trust the file's size: files under
+     * /proc report 0, and a pipe or terminal has none. The size, when there
+     * is one, only sets the first buffer. */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) die("%s: cannot stat: %s", name, strerror(errno));
+    if (S_ISDIR(st.st_mode)) die("%s: is a directory, not a file", name);
+    size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < max ? (size_t)st.st_size + 1 : 65536;
+    size_t n = 0;
+    char *buf = xmalloc(cap, name);
+    for (;;) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (ferror(f)) die("%s: read error: %s", name, strerror(errno));
+        if (n > max) die("%s: more than %zu bytes, too large for %s", name, max, what);
+        if (n < cap) break; /* end of file */
+        cap = mul_size(cap, 2, name);
+        char *grown = realloc(buf, cap);
+        if (!grown) die("out of memory reading %s", name);
+        buf = grown;
+    }
+    buf[n] = '\0'; /* n < cap: there is room */
+    if (!is_stdin) xfclose(f, path);
     if (len) *len = n;
     return buf;
+}
+
+char *read_whole_file(const char *path, size_t *len) { return read_file_at_most(path, len, SIZE_MAX / 4, "memory"); }
+
+/*
+ * The temporary name is "<path>.XXXXXX.tmp", six characters that change with
+ * every try, and it is created exclusively (O_EXCL): if anything is already
+ * there, a file or a symlink planted by someone else, the open fails and
+ * another name is tried, so an atomic write never writes through a link and
+ * two processes writing the same path never share a temporary file.
+ * O_NOFOLLOW adds nothing to O_EXCL on a conforming system; it states the
+ * intent. Mode 0666 less the umask, as fopen would give.
+ */
+static FILE *create_unique_tmp(const char *path, char **tmp_path) {
+    static const char ALPHABET[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    static uint64_t tries; /* differs between calls in one process */
+    size_t n = strlen(path);
+    char *tmp = xmalloc(n + 12, "file name");
+    Rng rng;
+    rng_seed(&rng, (uint64_t)getpid() << 32 ^ (uint64_t)(now_seconds() * 1e9) ^ tries);
+    for (int attempt = 0;; attempt++) {
+        tries++;
+        memcpy(tmp, path, n);
+        tmp[n] = '.';
+        for (int i = 0; i < 6; i++) tmp[n + 1 + i] = ALPHABET[rng_u32(&rng) % 36];
+        memcpy(tmp + n + 7, ".tmp", 5);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            FILE *f = fdopen(fd, "wb");
+            if (!f) die("%s: cannot open for writing: %s", tmp, strerror(errno));
+            *tmp_path = tmp;
+            return f;
+        }
+        if (errno != EEXIST || attempt == 100) die("%s: cannot create: %s", path, strerror(errno));
+    }
 }
 
 AtomicFile atomic_open(const char *path) {
@@ -141,10 +198,7 @@ AtomicFile atomic_open(const char *path) {
     size_t n = strlen(path);
     af.path = xmalloc(n + 1, "file name");
     memcpy(af.path, path, n + 1);
-    af.tmp_path = xmalloc(n + 5, "file name");
-    memcpy(af.tmp_path, path, n);
-    memcpy(af.tmp_path + n, ".tmp", 5);
-    af.f = xfopen(af.tmp_path, "wb");
+    af.f = create_unique_tmp(path, &af.tmp_path);
     set_pending(NULL, af.tmp_path);
     return af;
 }
@@ -166,18 +220,34 @@ static void fsync_parent_dir(const char *path) {
     free(dir);
 }
 
-void atomic_commit(AtomicFile *af) {
+/* The part of a commit that can fail for want of space or a bad disk: the
+ * data reaches the disk under the temporary name. */
+static void atomic_sync(AtomicFile *af) {
     if (fflush(af->f) != 0) die("%s: write error: %s", af->tmp_path, strerror(errno));
     if (fsync(fileno(af->f)) != 0) die("%s: fsync failed: %s", af->tmp_path, strerror(errno));
     xfclose(af->f, af->tmp_path);
+    af->f = NULL;
+}
+
+static void atomic_rename(AtomicFile *af) {
     if (rename(af->tmp_path, af->path) != 0)
         die("%s: cannot rename to %s: %s", af->tmp_path, af->path, strerror(errno));
     set_pending(af->tmp_path, NULL);
     fsync_parent_dir(af->path);
     free(af->path);
     free(af->tmp_path);
-    af->f = NULL;
     af->path = af->tmp_path = NULL;
+}
+
+void atomic_commit(AtomicFile *af) { atomic_commit_all(af, 1); }
+
+/* Every file is synced before any is renamed: a full disk stops the commit
+ * while all the old files are still in place (and die() deletes every
+ * temporary file). Only a failing rename, within one folder, could still
+ * leave some files new and some old. */
+void atomic_commit_all(AtomicFile *files, int n) {
+    for (int i = 0; i < n; i++) atomic_sync(&files[i]);
+    for (int i = 0; i < n; i++) atomic_rename(&files[i]);
 }
 
 void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]) {

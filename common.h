@@ -36,8 +36,17 @@ void xfwrite(const void *buf, size_t size, size_t count, FILE *f, const char *pa
 void xfclose(FILE *f, const char *path);
 /* Size of an open file in bytes (dies for a directory, pipe or device). */
 size_t file_size(FILE *f, const char *path);
-/* Read a whole file into a NUL-terminated heap buffer; *len gets its size. */
+/* Read a whole file ("-": standard input) into a NUL-terminated heap buffer,
+ * until end of file (so /proc files and pipes work); *len gets its size. */
 char *read_whole_file(const char *path, size_t *len);
+/* The same, dying with "PATH: more than MAX bytes, too large for WHAT" past
+ * max bytes (a prompt file of /dev/zero is an error, not a hang). */
+char *read_file_at_most(const char *path, size_t *len, size_t max, const char *what);
+
+/* Flush standard output and die if any write to it failed (a full disk, a
+ * closed pipe, /dev/full): a program's output is its result, and a lost one
+ * must not end in exit 0. Call once, after the last output. */
+void finish_stdout(void);
 
 /* "dir/name" in a new heap buffer. */
 char *path_join(const char *dir, const char *name);
@@ -47,7 +56,9 @@ enum { PATH_NONE, PATH_FILE, PATH_DIR };
 int path_kind(const char *path);
 
 /*
- * Atomic file replacement: write to "<path>.tmp", then fsync and rename over
+ * Atomic file replacement: write to a new temporary file beside <path>
+ * ("<path>.XXXXXX.tmp", created exclusively under a fresh name, so it never
+ * follows a symlink or meets another writer's), then fsync and rename over
  * <path>, then fsync the directory. A crash at any moment leaves either the
  * old file or the new one, never a half-written file under the real name; and
  * die() deletes the .tmp files of writes in progress, so a failed program
@@ -56,10 +67,13 @@ int path_kind(const char *path);
 typedef struct {
     FILE *f;
     char *path;     /* final name */
-    char *tmp_path; /* "<path>.tmp" */
+    char *tmp_path; /* "<path>.XXXXXX.tmp" */
 } AtomicFile;
 AtomicFile atomic_open(const char *path);
 void atomic_commit(AtomicFile *af); /* flush, fsync, close, rename; dies on failure */
+/* Several files as one: all are flushed and synced before any is renamed, so
+ * a write error leaves every old file in place. */
+void atomic_commit_all(AtomicFile *files, int n);
 
 /* The 256-int32 header that starts every llm.c-format file. */
 #define HEADER_INTS 256

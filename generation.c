@@ -161,3 +161,10 @@ void gpt2_kv_free(KVCache *kv) {
     free(kv->logits);
 }
 
+
+void check_vocab_pair(const GPT2 *model, const char *model_name, const Tokenizer *tok, const char *vocab_name) {
+    int n = tokenizer_vocab_size(tok);
+    if (n != model->config.V)
+        die("%s: the model's vocabulary has %d tokens, but the one in %s has %d: they must match", model_name,
+            model->config.V, vocab_name, n);
+}

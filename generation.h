@@ -8,6 +8,7 @@
 
 #include "common.h" /* Rng */
 #include "gpt2.h"
+#include "tokenizer.h"
 
 /* Allocate the cache for one sequence of up to maxT positions (gpt2_free frees it). */
 void gpt2_kv_alloc(GPT2 *model);
@@ -37,5 +38,12 @@ int sample_token(const float *logits, int V, float temperature, int top_k, float
  * Returns the number of tokens generated. */
 int gpt2_generate(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, Rng *rng,
                   int (*on_token)(int id, void *ctx), void *ctx);
+
+/* Dies unless the model and the tokenizer have the same vocabulary size V:
+ * a larger model could choose ids the tokenizer cannot print, a larger
+ * tokenizer could make ids past the model's embedding. Every program that
+ * pairs the two calls this once, at load, so a mismatch never surfaces
+ * mid-run. `model_name` and `vocab_name` are what the user gave (paths). */
+void check_vocab_pair(const GPT2 *model, const char *model_name, const Tokenizer *tok, const char *vocab_name);
 
 #endif

@@ -3,15 +3,18 @@
  * reading a state file back, finding the newest checkpoint and pruning old
  * ones, and log.csv (see rundir.h for the files).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* flock */
 #include "rundir.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -30,6 +33,25 @@ void make_dir(const char *dir) {
     if (!f) die("%s: cannot write in this directory: %s", dir, strerror(errno));
     fclose(f);
     remove(probe);
+}
+
+/*
+ * One run per folder at a time. Two trainers writing the same folder would
+ * interleave checkpoints and prune each other's files, so the trainer holds
+ * an exclusive flock on the folder itself for as long as it runs. The kernel
+ * drops the lock when the process ends however it ends (even kill -9), so a
+ * crashed run never leaves a stale lock behind, and no lock file is left in
+ * the folder. The descriptor is deliberately never closed.
+ */
+void lock_run_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) die("%s: cannot open the run folder: %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            die("%s: another training run is using this folder (it holds its lock); wait for it to finish, "
+                "or pick another --out", dir);
+        die("%s: cannot lock the run folder: %s", dir, strerror(errno));
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -208,6 +230,20 @@ int newest_checkpoint(const char *dir) {
     return best;
 }
 
+int find_checkpoint_file(const char *dir, char *name, size_t cap) {
+    int *steps, found = 0;
+    for (int k = 0; k < 2 && !found; k++) {
+        const char *kind = k ? "model" : "state";
+        size_t n = checkpoint_steps(dir, kind, &steps);
+        if (n > 0) {
+            ckpt_path(name, cap, dir, kind, steps[n - 1]);
+            found = 1;
+        }
+        free(steps);
+    }
+    return found;
+}
+
 static void remove_matching(const char *pattern) {
     glob_t g;
     if (glob(pattern, 0, NULL, &g) != 0) return;
@@ -217,7 +253,7 @@ static void remove_matching(const char *pattern) {
 
 /* Called once the checkpoint of step `newest` is complete: keep it and the
  * newest keep_checkpoints - 1 complete ones before it; delete older ones,
- * models left without a state, and .tmp files of writes a kill cut short.
+ * models left without a state, and temporary files of writes a kill cut short.
  * Checkpoints after `newest` (another run's) are left alone. */
 void prune_checkpoints(const TrainConfig *c, int newest) {
     char path[1200];
@@ -239,11 +275,10 @@ void prune_checkpoints(const TrainConfig *c, int newest) {
         remove(path);
     }
     free(steps);
-    for (int k = 0; k < 2; k++) {
-        ckpt_path(path, sizeof path, c->out_dir, k ? "state" : "model", 0);
-        strcpy(strrchr(path, '_') + 1, "*.bin.tmp");
-        remove_matching(path);
-    }
+    /* atomic_open's temporary files (checkpoints, log.csv, loss.svg) that a
+     * kill left: the folder's lock means no other process is writing them */
+    if ((size_t)snprintf(path, sizeof path, "%s/*.??????.tmp", c->out_dir) >= sizeof path) die("%s: path too long", c->out_dir);
+    remove_matching(path);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -263,33 +298,51 @@ void history_add(History *h, int step, float train, float val, float lr, double 
     h->rows[h->n++] = (HistoryRow){step, train, val, lr, elapsed, grad_norm};
 }
 
-/* The sixth column, grad_norm (added after the first five, so a log written
- * before it existed reads as NAN: no gradient norm recorded). */
-static float log_csv_grad_norm(const char *line) {
-    for (int commas = 0; commas < 5; line++) {
-        if (!*line) return NAN;
-        commas += *line == ',';
-    }
-    char *end;
-    float g = strtof(line, &end);
-    return end == line ? NAN : g;
+/* One comma-separated field of `line` starting at *at: a NUL-terminated copy
+ * in buf (empty for an empty field); *at moves past its comma. */
+static void csv_field(const char **at, char *buf, size_t cap) {
+    size_t n = strcspn(*at, ",\r\n");
+    size_t k = n < cap - 1 ? n : cap - 1;
+    memcpy(buf, *at, k);
+    buf[k] = '\0';
+    *at += n;
+    if (**at == ',') (*at)++;
 }
+
+/* log.csv's columns are found by their names in the header row, so an empty
+ * field (no validation that step) reads as NAN and every other field keeps
+ * its value, and a file whose columns are in another order still reads. */
+enum { COL_STEP, COL_TRAIN, COL_VAL, COL_LR, COL_ELAPSED, COL_GRAD_NORM, NUM_COLS };
+static const char *const LOG_COLUMNS[NUM_COLS] = {"step", "train_loss", "val_loss", "lr", "elapsed_s", "grad_norm"};
 
 void history_load(History *h, const char *dir, int upto) {
     char path[1200];
     log_csv_path(path, sizeof path, dir);
     FILE *f = fopen(path, "r"); /* none yet is fine: a run stopped before its first log */
     if (!f) return;
-    char line[512];
+    char line[1024], field[128];
+    int column_of[32]; /* which known column each field is, or -1 */
+    int nfields = 0;
+    if (fgets(line, sizeof line, f)) {
+        for (const char *at = line; *at && *at != '\n' && *at != '\r' && nfields < 32; nfields++) {
+            csv_field(&at, field, sizeof field);
+            column_of[nfields] = -1;
+            for (int c = 0; c < NUM_COLS; c++)
+                if (!strcmp(field, LOG_COLUMNS[c])) column_of[nfields] = c;
+        }
+    }
     while (fgets(line, sizeof line, f)) {
-        int step;
-        float train = NAN, val = NAN, lr = 0;
-        double elapsed = 0;
-        char vbuf[64] = "";
-        if (sscanf(line, "%d,%f,%63[^,],%f,%lf", &step, &train, vbuf, &lr, &elapsed) < 1) continue; /* header */
+        double value[NUM_COLS] = {NAN, NAN, NAN, 0, 0, NAN}; /* grad_norm: NAN in a log written before it existed */
+        const char *at = line;
+        for (int i = 0; i < nfields; i++) {
+            csv_field(&at, field, sizeof field);
+            if (column_of[i] >= 0 && field[0]) value[column_of[i]] = strtod(field, NULL);
+        }
+        if (isnan(value[COL_STEP])) continue;
+        int step = (int)value[COL_STEP];
         if (step > upto) break;
-        val = vbuf[0] ? strtof(vbuf, NULL) : NAN;
-        history_add(h, step, train, val, lr, elapsed, log_csv_grad_norm(line));
+        history_add(h, step, (float)value[COL_TRAIN], (float)value[COL_VAL], (float)value[COL_LR],
+                    value[COL_ELAPSED], (float)value[COL_GRAD_NORM]);
     }
     fclose(f);
 }

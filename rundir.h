@@ -22,6 +22,13 @@ void ckpt_path(char *buf, size_t cap, const char *dir, const char *kind, int ste
 /* Creates `dir` if needed and checks that files can be written in it. */
 void make_dir(const char *dir);
 
+/* Holds an exclusive lock on the run folder until the process ends; dies,
+ * naming the folder, if another run holds it. */
+void lock_run_dir(const char *dir);
+/* Whether `dir` holds any model_N.bin or state_N.bin (complete checkpoint
+ * or not); if so, name gets the path of one of them (a state file first). */
+int find_checkpoint_file(const char *dir, char *name, size_t cap);
+
 /* Step p->step's checkpoint, model then state file, each written atomically. */
 void save_checkpoint(const TrainConfig *c, const TrainProgress *p, const GPT2 *model);
 /* Reads a state file's header and settings into *c and *p and the parameter

@@ -99,6 +99,29 @@ SafeTensor *safetensors_find(const SafeTensors *st, const char *name) {
     return NULL;
 }
 
+/* Names in order, equal names in header order (the later one is the repeat). */
+static int by_name(const void *a, const void *b) {
+    const SafeTensor *x = *(const SafeTensor *const *)a, *y = *(const SafeTensor *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->header_pos > y->header_pos) - (x->header_pos < y->header_pos);
+}
+
+/* The earliest tensor in the header whose name an earlier one already has,
+ * or NULL. Sorted by name, a repeat sits right after its first: n log n,
+ * where looking each name up among those before it would be quadratic (the
+ * header may be 100 MB, millions of tensors). */
+static const SafeTensor *first_repeated_name(const SafeTensors *st) {
+    const SafeTensor **order = xmalloc(mul_size((size_t)st->count, sizeof *order, "tensor names"), "tensor names");
+    for (int i = 0; i < st->count; i++) order[i] = &st->tensors[i];
+    qsort(order, (size_t)st->count, sizeof *order, by_name);
+    const SafeTensor *repeat = NULL;
+    for (int i = 1; i < st->count; i++)
+        if (!strcmp(order[i]->name, order[i - 1]->name) && (!repeat || order[i]->header_pos < repeat->header_pos))
+            repeat = order[i];
+    free(order);
+    return repeat;
+}
+
 /* The whole header: one object of tensors (and maybe __metadata__). Trailing
  * spaces are allowed. The strings are decoded in place, so text is modified. */
 static void parse_header(SafeTensors *st, char *text, size_t len) {
@@ -115,10 +138,6 @@ static void parse_header(SafeTensors *st, char *text, size_t len) {
                 header_skip_metadata(&r);
                 continue;
             }
-            if (safetensors_find(st, name)) {
-                r.pos = key_pos;
-                json_fail(&r, "tensor \"%s\" appears twice", name);
-            }
             if (st->count == st->cap) {
                 st->cap = st->cap ? 2 * st->cap : 64;
                 SafeTensor *grown = realloc(st->tensors, mul_size((size_t)st->cap, sizeof(SafeTensor), "tensor list"));
@@ -129,8 +148,14 @@ static void parse_header(SafeTensors *st, char *text, size_t len) {
             memset(t, 0, sizeof *t);
             size_t n = strlen(name) + 1;
             t->name = memcpy(xmalloc(n, "tensor name"), name, n); /* outlives the header text */
+            t->header_pos = key_pos;
             header_tensor(&r, t);
         } while (json_next_member(&r, '}'));
+    }
+    const SafeTensor *repeat = first_repeated_name(st);
+    if (repeat) {
+        r.pos = repeat->header_pos;
+        json_fail(&r, "tensor \"%s\" appears twice", repeat->name);
     }
     json_finish(&r);
 }
@@ -162,7 +187,10 @@ static void check_ranges(SafeTensors *st) {
             n *= t->shape[d];
         }
         uint64_t size = (uint64_t)SAFETENSORS_DTYPE_SIZES[t->dtype], bytes = n * size;
-        if (bytes / size != n || bytes != t->end - t->begin)
+        if (bytes / size != n)
+            die("%s: tensor %s: %s x %" PRIu64 " elements need more bytes than 64 bits can count", st->path, t->name,
+                SAFETENSORS_DTYPE_NAMES[t->dtype], n);
+        if (bytes != t->end - t->begin)
             die("%s: tensor %s: %" PRIu64 " bytes of data, but %s x %" PRIu64 " elements need %" PRIu64, st->path,
                 t->name, t->end - t->begin, SAFETENSORS_DTYPE_NAMES[t->dtype], n, bytes);
         t->numel = (size_t)n; /* fits: it is at most the file size */

@@ -46,6 +46,7 @@ typedef struct {
     uint64_t begin, end; /* byte range within the data section */
     size_t numel;
     int used; /* for the reader's caller: claimed by a conversion */
+    size_t header_pos; /* where its name is in the header, for messages */
 } SafeTensor;
 
 /* An open file: its header, and the stream the data is read from. */

@@ -438,6 +438,10 @@ static void read_merges(Tokenizer *tok, const char *path) {
         uint8_t *end = memchr(line, '\n', len - pos);
         size_t n = end ? (size_t)(end - line) : len - pos;
         pos += n + 1;
+        /* a file saved with Windows line ends (CRLF) reads the same: a raw
+         * \r is never part of a merge, whose symbols spell bytes as printable
+         * characters */
+        if (n > 0 && line[n - 1] == '\r') n--;
         if (rank == want) die("%s: line %ld: more merges than encoder.json's %d tokens allow (%d)", path, line_no, tok->n_vocab, want);
         uint8_t *space = memchr(line, ' ', n);
         if (!space || space == line || space == line + n - 1 || memchr(space + 1, ' ', (size_t)(line + n - space - 1)))

@@ -61,6 +61,7 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
     int start = p->step;
     double t0 = now_seconds() - p->elapsed, run_start = now_seconds();
     signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint); /* what timeout, schedulers and docker stop send */
     if (val_dl && start == 0) { /* the starting point of the validation curve */
         float val = evaluate(be, val_dl, c->eval_batches);
         printf("step 0: val loss %.4f\n", val);
@@ -78,9 +79,11 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
         }
         float loss = train_step(be, train_dl, c, step, lr, &norm);
         if (!isfinite(loss) || !isfinite(norm)) {
-            fprintf(stderr, "gpt2c: step %d: the %s is %s; stopping (the last checkpoint in %s is kept)\n", step,
+            int kept = newest_checkpoint(c->out_dir); /* none yet in a new run that diverged early */
+            fprintf(stderr, "gpt2c: step %d: the %s is %s; stopping (%s%s%s)\n", step,
                     isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite",
-                    c->out_dir);
+                    kept >= 0 ? "the last checkpoint in " : "no checkpoint was written to ", c->out_dir,
+                    kept >= 0 ? " is kept" : "");
             status = 1;
             break;
         }
@@ -196,11 +199,11 @@ static void format_duration(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
 
-/* The loop finishes its step, saves a checkpoint and stops. */
+/* Ctrl-C (SIGINT) or SIGTERM: the loop finishes its step, saves a
+ * checkpoint and stops. */
 static void on_sigint(int sig) {
-    (void)sig;
     interrupted = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program at once */
+    signal(sig, SIG_DFL); /* a second signal ends the program at once */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -338,7 +341,7 @@ int train_main(int argc, char **argv, Backend (*open_backend)(GPT2 *model, const
     TrainProgress p;
     DataLoader train_dl, val_dl;
     int has_val = train_setup(argc, argv, &c, &model, &p, &train_dl, &val_dl);
-    Tokenizer *tok = (Tokenizer *)train_tokenizer(&c);
+    Tokenizer *tok = (Tokenizer *)train_tokenizer(&c, &model);
     Backend be = open_backend(&model, &c);
     if (model.m_memory) be.load_opt_state(be.ctx, model.m_memory, model.v_memory); /* resumed */
     int status = train(&c, &be, &model, &p, &train_dl, has_val ? &val_dl : NULL, tok);

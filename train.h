@@ -88,8 +88,10 @@ Backend backend_cpu(GPT2 *model);
  * loaders; returns 1 if there is validation data. */
 int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
                 DataLoader *val_dl);
-/* The tokenizer for samples, or NULL (no samples asked for, or no vocabulary). */
-const Tokenizer *train_tokenizer(const TrainConfig *c);
+/* The tokenizer for samples, or NULL (no samples asked for, or no vocabulary);
+ * dies at once if its vocabulary does not match the model's (so a sample
+ * can never fail mid-run). */
+const Tokenizer *train_tokenizer(const TrainConfig *c, const GPT2 *host);
 /* The loop, from step p->step + 1 to c->steps; returns the exit status. */
 int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader *train_dl, DataLoader *val_dl,
           const Tokenizer *tok);

@@ -6,12 +6,14 @@
  * train_main calls it.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 #include "dataloader.h"
+#include "generation.h"
 #include "gpt2.h"
 #include "rundir.h"
 #include "tokenizer.h"
@@ -62,9 +64,11 @@ static void usage(FILE *f, const char *prog) {
         "  --checkpoint-every N   also checkpoint every N steps, 0 = only at the end (default 0)\n"
         "  --keep-checkpoints N   keep the newest N checkpoints (default 2)\n"
         "  --resume DIR           continue the run in DIR from its newest checkpoint; its settings\n"
-        "                         are restored, flags given here override them\n"
+        "                         are restored, flags given here override them (except the model's:\n"
+        "                         --layers --heads --channels --context --init, and --out)\n"
         "  --stop-after N         stop (with a checkpoint) after step N, as if interrupted\n"
-        "Ctrl-C saves a checkpoint and exits; --resume continues exactly.\n",
+        "Ctrl-C or SIGTERM saves a checkpoint and exits; --resume continues exactly.\n"
+        "One run per --out folder at a time: a run locks its folder while it trains.\n",
         prog);
 }
 
@@ -91,7 +95,7 @@ static void parse_flags(TrainConfig *c, int argc, char **argv) {
         else if (FLAG("--init")) copy_string(c->init_path, sizeof c->init_path, next_value(argc, argv, &i), a);
         else if (FLAG("--vocab")) copy_string(c->vocab_dir, sizeof c->vocab_dir, next_value(argc, argv, &i), a);
         else if (FLAG("--out")) copy_string(c->out_dir, sizeof c->out_dir, next_value(argc, argv, &i), a);
-        else if (FLAG("--resume")) copy_string(c->out_dir, sizeof c->out_dir, next_value(argc, argv, &i), a);
+        else if (FLAG("--resume")) next_value(argc, argv, &i); /* train_setup reads it first */
         else if (FLAG("--no-shuffle")) c->shuffle = 0;
         else if (FLAG("--layers")) c->layers = INT(1, 1000);
         else if (FLAG("--heads")) c->heads = INT(1, 1000);
@@ -158,6 +162,33 @@ static void restore_optimizer(GPT2 *host, FILE *state, const char *path, size_t 
     xfread(host->m_memory, sizeof(float), host->num_parameters, state, path);
     xfread(host->v_memory, sizeof(float), host->num_parameters, state, path);
     xfclose(state, path);
+    /* a NaN here would pass into the weights at the first update (and into
+     * the next checkpoint) although every gradient is finite */
+    for (size_t i = 0; i < host->num_parameters; i++) {
+        float m = host->m_memory[i], v = host->v_memory[i];
+        if (!isfinite(m)) die("%s: corrupt state: AdamW's m holds %g at parameter %zu", path, m, i);
+        if (!isfinite(v) || v < 0) die("%s: corrupt state: AdamW's v holds %g at parameter %zu", path, v, i);
+    }
+}
+
+/* Whether the command line holds flag a or b. A setting that fails a check
+ * on --resume without its flag came from the state file: the file's fault
+ * (exit 1, naming it), not a usage mistake (exit 2). */
+static int flag_given(int argc, char **argv, const char *a, const char *b) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], a) || !strcmp(argv[i], b)) return 1;
+    return 0;
+}
+
+/* A resumed run continues the model in its folder: the flags that would make
+ * another model (its shape, or --init's weights) cannot apply, so they are
+ * refused rather than silently ignored. */
+static void refuse_model_flags_on_resume(int argc, char **argv) {
+    static const char *const fixed[] = {"--layers", "--heads", "--channels", "--context", "--init"};
+    for (int i = 1; i < argc; i++)
+        for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
+            if (!strcmp(argv[i], fixed[k]))
+                die_usage("%s cannot change on --resume: the run continues the model in its checkpoint", fixed[k]);
 }
 
 /* Everything main() and train_gpu's main() share: settings, data, model,
@@ -177,6 +208,9 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
     size_t state_params = 0;
     char path[1200];
     if (resume) {
+        refuse_model_flags_on_resume(argc, argv);
+        copy_string(c->out_dir, sizeof c->out_dir, resume, "--resume");
+        lock_run_dir(resume); /* before reading: no other run may be changing it */
         int step = newest_checkpoint(resume);
         if (step < 0) die("%s: no checkpoint to resume from (no state_N.bin with its model_N.bin)", resume);
         ckpt_path(path, sizeof path, resume, "state", step);
@@ -185,17 +219,33 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
     }
     parse_flags(c, argc, argv); /* flags win over restored settings */
     if (!resume && !c->train_pattern[0]) die_usage("--train PATTERN is required (see --help)");
-    if (c->lr_min > c->lr) die_usage("--lr-min %g is larger than --lr %g", c->lr_min, c->lr);
+    if (!c->out_dir[0]) die_usage("--out needs a folder name, not an empty string");
+    /* a run lives in one folder: writing a resumed run elsewhere would mix
+     * it into whatever that folder holds */
+    if (resume && strcmp(c->out_dir, resume) != 0)
+        die_usage("--resume %s continues the run in %s; --out %s names another folder (to branch the run, copy "
+                  "the folder and resume the copy)", resume, resume, c->out_dir);
+    if (c->lr_min > c->lr) {
+        if (resume && !flag_given(argc, argv, "--lr", "--lr-min"))
+            die("%s: corrupt state: lr_min %g is larger than lr %g", path, c->lr_min, c->lr);
+        die_usage("--lr-min %g is larger than --lr %g", c->lr_min, c->lr);
+    }
 
     load_model(host, c, resume, p->step);
-    if (c->T > host->config.maxT) die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
-    make_dir(c->out_dir);
-    /* A new run must not mix its checkpoints with another run's: --resume
-     * would later pick whichever has the highest step. */
-    int other = resume ? -1 : newest_checkpoint(c->out_dir);
-    if (other >= 0)
-        die("%s: already holds a run's checkpoints (step %d): continue it with --resume %s, or pick another --out",
-            c->out_dir, other, c->out_dir);
+    if (c->T > host->config.maxT) {
+        if (resume && !flag_given(argc, argv, "-t", "--seq"))
+            die("%s: corrupt state: T = %d is longer than the model's context of %d", path, c->T, host->config.maxT);
+        die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
+    }
+    if (!resume) {
+        make_dir(c->out_dir);
+        lock_run_dir(c->out_dir);
+        /* A new run must not mix its files with another run's: pruning would
+         * delete them, and --resume would pick whichever has the highest step. */
+        if (find_checkpoint_file(c->out_dir, path, sizeof path))
+            die("%s: already holds another run's files (%s): continue it with --resume %s, or pick another --out",
+                c->out_dir, path, c->out_dir);
+    }
 
     loader_init(train_dl, c->train_pattern, c->B, c->T, host->config.V, c->shuffle, c->seed);
     int has_val = c->val_pattern[0] != 0;
@@ -218,11 +268,14 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
 
 /* Samples need the full tokenizer; without vocabulary files, training goes
  * on and says so once. */
-const Tokenizer *train_tokenizer(const TrainConfig *c) {
+const Tokenizer *train_tokenizer(const TrainConfig *c, const GPT2 *host) {
     if (c->sample_every <= 0) return NULL;
     if (!tokenizer_vocab_exists(c->vocab_dir)) {
         printf("note: no vocabulary in %s, so no samples (run 'make vocab' or pass --vocab DIR)\n", c->vocab_dir);
         return NULL;
     }
-    return tokenizer_load(c->vocab_dir);
+    Tokenizer *tok = tokenizer_load(c->vocab_dir);
+    /* the model is named by the file it came from, or the run folder */
+    check_vocab_pair(host, c->init_path[0] ? c->init_path : c->out_dir, tok, c->vocab_dir);
+    return tok;
 }

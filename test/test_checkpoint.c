@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +51,76 @@ static void write_file(const char *path, const void *data, size_t n) {
     xfclose(f, path);
 }
 
+static size_t count_matching(const char *pattern) {
+    glob_t g;
+    size_t n = glob(pattern, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
+    if (n) globfree(&g);
+    return n;
+}
+
+/* atomic_open never writes through a symlink planted at a temporary name
+ * (the old, predictable "<path>.tmp" did), and two writes of one path in
+ * flight at once get temporary files of their own. */
+static void atomic_writes(void) {
+    const char *victim = tmp_path("victim.txt"), *target = tmp_path("sym.bin");
+    write_file(victim, "keep me", 7);
+    if (symlink(victim, tmp_path("sym.bin.tmp")) != 0) die("cannot make a symlink");
+    GPT2Config c = {.maxT = 4, .V = 8, .Vp = 8, .L = 1, .NH = 1, .C = 4};
+    GPT2 m;
+    random_model(&m, c, 3);
+    gpt2_save(&m, target);
+    size_t n;
+    char *kept = read_whole_file(victim, &n);
+    struct stat st;
+    CHECK(n == 7 && !memcmp(kept, "keep me", 7), "atomic_write_ignores_planted_symlink", "victim.txt was overwritten");
+    CHECK(lstat(target, &st) == 0 && S_ISREG(st.st_mode), "atomic_write_target_is_a_regular_file",
+          "sym.bin is not a regular file");
+    free(kept);
+    AtomicFile a = atomic_open(target), b = atomic_open(target);
+    CHECK(strcmp(a.tmp_path, b.tmp_path) != 0, "atomic_writes_in_flight_have_own_temp_files", "both use %s",
+          a.tmp_path);
+    fputs("a", a.f);
+    fputs("b", b.f);
+    atomic_commit(&a);
+    atomic_commit(&b);
+    char *last = read_whole_file(target, &n);
+    CHECK(n == 1 && last[0] == 'b' && count_matching(tmp_path("sym.bin.*.tmp")) == 0,
+          "atomic_writes_in_flight_both_commit", "%zu bytes, temporary files left: %zu", n,
+          count_matching(tmp_path("sym.bin.*.tmp")));
+    free(last);
+    gpt2_free(&m);
+}
+
+/* atomic_commit_all is all or nothing: when the second file's write fails
+ * (its descriptor closed under it, as a full disk would fail its flush), the
+ * first target keeps its old contents and no temporary file is left. The
+ * failing commit runs in a child process, since it dies. */
+static void commit_all_or_nothing(void) {
+    const char *first = tmp_path("pair_train.bin"), *second = tmp_path("pair_val.bin");
+    write_file(first, "old", 3);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) _exit(3);
+        AtomicFile files[2] = {atomic_open(first), atomic_open(second)};
+        fputs("new", files[0].f);
+        fputs("new", files[1].f);
+        close(fileno(files[1].f)); /* the flush of the second fails */
+        atomic_commit_all(files, 2);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    size_t n;
+    char *kept = read_whole_file(first, &n);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "commit_all_failure_exits_1", "status %d", status);
+    CHECK(n == 3 && !memcmp(kept, "old", 3) && !path_exists(second), "commit_all_keeps_old_files",
+          "the first file was replaced although the second failed");
+    CHECK(count_matching(tmp_path("pair_*.tmp")) == 0, "commit_all_failure_leaves_no_temp_files", "%zu left",
+          count_matching(tmp_path("pair_*.tmp")));
+    free(kept);
+}
+
 static void round_trips(void) {
     GPT2Config c = {.maxT = 16, .V = 50, .Vp = 64, .L = 2, .NH = 2, .C = 8};
     GPT2 m, back;
@@ -65,7 +137,7 @@ static void round_trips(void) {
     size_t n;
     free(read_whole_file(p1, &n));
     CHECK(n == 1024 + 4 * m.num_parameters, "saved_file_size", "%zu bytes", n);
-    CHECK(!path_exists(tmp_path("a.bin.tmp")), "save_leaves_no_temp_file", "a.bin.tmp exists");
+    CHECK(count_matching(tmp_path("a.bin*.tmp")) == 0, "save_leaves_no_temp_file", "a temporary a.bin...tmp is left");
 
     /* A fixture written by another implementation round-trips byte for byte. */
     const char *fx = SHARED_DIR "/fixtures/gpt2/tiny/model.bin";
@@ -212,6 +284,8 @@ int main(void) {
     xl_sizes();
     if (!mkdtemp(tmpdir)) die("cannot make a temporary directory");
     round_trips();
+    atomic_writes();
+    commit_all_or_nothing();
     bad_checkpoints();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -7,8 +7,8 @@
 # complete checkpoint is the one --resume picks, and resuming works. At the
 # end, the run that was killed N times equals an uninterrupted run bit for bit
 # (the learning rate is held constant so that --steps does not change it).
-# Then: a loss that turns NaN stops training with a clear message and keeps
-# the last good checkpoint.
+# Then: NaN weights or optimizer state are refused at load, and a run whose
+# loss turns NaN stops with a clear message.
 source "$(dirname "$0")/lib.sh"
 KILLS=${CRASH_KILLS:-12}
 # One thread: on a machine shared with other jobs, OpenMP's spinning threads
@@ -79,15 +79,29 @@ n_models=$(ls "$D" | grep -c '^model_')
 n_tmp=$(ls "$D" | grep -c '\.tmp$')
 check crash/prune_sweeps_leftovers [ "$n_states" -eq 2 ] && [ "$n_models" -eq 2 ] && [ "$n_tmp" -eq 0 ]
 
-# A NaN weight (here the final layernorm's shift) makes the loss NaN at the
-# first step after resuming: training stops with exit 1, says why, and the
-# checkpoint it resumed from is still there and loadable.
+# A NaN weight (here the final layernorm's shift) is refused when the
+# checkpoint is loaded, naming the tensor; so is a NaN in AdamW's state. The
+# checkpoint stays as it was, no new one is written, and once repaired the
+# run resumes.
 last=$(newest "$D")
-mfile="$D/model_$(printf %08d "$last").bin"
-cp "$mfile" "$TMP/good.bin"
+mfile="$D/model_$(printf %08d "$last").bin" sfile="$D/state_$(printf %08d "$last").bin"
+cp "$mfile" "$TMP/good.bin"; cp "$sfile" "$TMP/good_state.bin"
 printf '\x00\x00\xc0\x7f' | dd of="$mfile" bs=1 seek=$((model_bytes - 4)) conv=notrunc status=none
 cp "$mfile" "$TMP/nan.bin"
-expect_error crash/nan_loss_stops 1 "step $((last + 1)): the loss is NaN; stopping \(the last checkpoint in .* is kept\)" \
+expect_error crash/nan_weight_refused_at_load 1 "model_[0-9]{8}.bin: tensor lnfb holds NaN at element 7" \
     "$BIN/train" --resume "$D" --steps $((last + 5))
 check crash/nan_keeps_last_checkpoint cmp -s "$mfile" "$TMP/nan.bin"
 check crash/nan_writes_no_new_checkpoint [ "$(newest "$D")" -eq "$last" ]
+cp "$TMP/good.bin" "$mfile"
+printf '\x00\x00\x80\x7f' | dd of="$sfile" bs=1 seek=$((1024 + 3 * 512 + 4 * 3)) conv=notrunc status=none
+expect_error crash/nan_optimizer_state_refused 1 "state_[0-9]{8}.bin: corrupt state: AdamW's m holds inf at parameter 3" \
+    "$BIN/train" --resume "$D" --steps $((last + 5))
+cp "$TMP/good_state.bin" "$sfile"
+"$BIN/train" --resume "$D" --steps $((last + 1)) >/dev/null 2>&1; rc=$?
+check crash/resume_after_repair [ $rc = 0 ] && [ "$(newest "$D")" -eq $((last + 1)) ]
+
+# A run that diverges (a learning rate of 10) stops at the first non-finite
+# loss with exit 1, and says that it wrote no checkpoint yet.
+expect_error crash/diverged_run_stops 1 "step [0-9]+: the loss is (NaN|infinite); stopping \(no checkpoint was written to .*diverge\)" \
+    "$BIN/train" "${tiny[@]}" --lr 10 --lr-min 10 --grad-clip 0 --wd 0 --beta2 0 --checkpoint-every 0 --steps 50 \
+    --out "$TMP/diverge"

@@ -18,6 +18,16 @@ for dir in "$root"/*/; do
         if "$BIN/test_gpt2" "${args[@]}" --steps 10 --expect-losses "$dir/losses.txt" "${step1[@]}" >"$TMP/nowd" 2>&1; then
             pass "fixture/$name/steps_losses_and_step1_weights"
         else fail "fixture/$name/steps_losses_and_step1_weights" "$(grep -E 'FAIL|gpt2c' "$TMP/nowd" | head -3)"; fi
+        # without --steps, the expectations run the steps they check (one
+        # per loss, and step 1 for --expect-step1), and a wrong loss fails
+        n=$(grep -c . "$dir/losses.txt")
+        "$BIN/test_gpt2" "${args[@]}" --expect-losses "$dir/losses.txt" "${step1[@]}" >"$TMP/nosteps" 2>&1; rc=$?
+        awk '{ print $1 + 1 }' "$dir/losses.txt" >"$TMP/wrong_losses.txt"
+        "$BIN/test_gpt2" "${args[@]}" --expect-losses "$TMP/wrong_losses.txt" >/dev/null 2>&1; rc_wrong=$?
+        if [ $rc = 0 ] && [ "$(grep -c '^step [0-9]*: loss .*OK)' "$TMP/nosteps")" = "$n" ] && [ $rc_wrong = 1 ] &&
+           { [ ${#step1[@]} = 0 ] || grep -q '^step1 .*OK$' "$TMP/nosteps"; }; then
+            pass "fixture/$name/expectations_without_steps_run_their_steps"
+        else fail "fixture/$name/expectations_without_steps_run_their_steps" "exit $rc (wrong losses: $rc_wrong); $(tail -2 "$TMP/nosteps")"; fi
     fi
     if [ -f "$dir/losses_wd.txt" ]; then
         if "$BIN/test_gpt2" "${args[@]}" --steps 10 --wd 0.1 --expect-losses "$dir/losses_wd.txt" >"$TMP/wd" 2>&1; then

@@ -44,8 +44,9 @@ static void usage(void) {
             "  --out FILE            write what was computed, in the debug-state format\n"
             "  --steps N             then run N AdamW steps on the batch; print 'step K: loss X'\n"
             "  --wd X                weight decay for those steps, on every parameter (default 0)\n"
-            "  --expect-losses FILE  compare the step losses with FILE (one per line) within 1e-4\n"
-            "  --expect-step1 MODEL  compare the weights after step 1 with MODEL\n");
+            "  --expect-losses FILE  compare the step losses with FILE (one per line) within 1e-4;\n"
+            "                        without --steps, runs as many steps as FILE has losses\n"
+            "  --expect-step1 MODEL  compare the weights after step 1 with MODEL (runs at least one step)\n");
 }
 
 /* max |a - b| and max |ref| over n entries */
@@ -106,26 +107,47 @@ static void compare_step1(const GPT2 *model, const char *path, const float *ref_
     gpt2_free(&ref);
 }
 
-static int read_losses(const char *path, double *out, int max) {
-    FILE *f = xfopen(path, "r");
-    int n = 0;
-    while (n < max && fscanf(f, "%lf", &out[n]) == 1) n++;
-    if (!feof(f) && n < max) die("%s: line %d is not a number", path, n + 1);
-    fclose(f);
-    return n;
+/* The numbers in a text file, one per line (blank lines are skipped); *n
+ * gets their count. The whole file, however long. */
+static double *read_losses(const char *path, int *n) {
+    size_t len;
+    char *text = read_whole_file(path, &len);
+    const char *at = text, *end_of_text = text + len;
+    size_t cap = 64;
+    double *v = xmalloc(cap * sizeof(double), path);
+    int line = 1;
+    *n = 0;
+    for (;;) {
+        for (; at < end_of_text && strchr(" \t\r\n", *at) && *at; at++) line += *at == '\n';
+        if (at >= end_of_text) break;
+        char *end;
+        double x = strtod(at, &end);
+        if (end == at || (end < end_of_text && !strchr(" \t\r\n", *end)) || *n == 1000000)
+            die("%s: line %d is not a number", path, line);
+        if ((size_t)*n == cap) {
+            cap *= 2;
+            double *grown = realloc(v, cap * sizeof(double));
+            if (!grown) die("out of memory reading %s", path);
+            v = grown;
+        }
+        v[(*n)++] = x;
+        at = end;
+    }
+    free(text);
+    return v;
 }
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *state_path = NULL, *out_path = NULL;
     const char *losses_path = NULL, *step1_path = NULL;
-    int steps = 0;
+    int steps = 0, steps_given = 0;
     float wd = 0.0f;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
         else if (!strcmp(a, "--out")) { if (!val) die_usage("--out needs a value"); out_path = val; i++; }
-        else if (!strcmp(a, "--steps")) { steps = (int)parse_long(val, a, 0, 1000000); i++; }
+        else if (!strcmp(a, "--steps")) { steps = (int)parse_long(val, a, 0, 1000000), steps_given = 1; i++; }
         else if (!strcmp(a, "--wd")) { wd = (float)parse_double(val, a, 0.0, 10.0); i++; }
         else if (!strcmp(a, "--expect-losses")) { if (!val) die_usage("%s needs a value", a); losses_path = val; i++; }
         else if (!strcmp(a, "--expect-step1")) { if (!val) die_usage("%s needs a value", a); step1_path = val; i++; }
@@ -168,9 +190,16 @@ int main(int argc, char **argv) {
     }
     free(mine.logits);
 
-    double expected[1000];
-    int nexpected = losses_path ? read_losses(losses_path, expected, 1000) : 0;
+    /* the expectations need steps: without --steps, run as many as they check */
+    int nexpected = 0;
+    double *expected = losses_path ? read_losses(losses_path, &nexpected) : NULL;
+    if (losses_path && nexpected == 0) die("%s: holds no losses", losses_path);
+    if (losses_path && !steps_given) steps = nexpected;
     if (losses_path && nexpected < steps) die("%s: has %d losses, fewer than --steps %d", losses_path, nexpected, steps);
+    if (step1_path && steps < 1) {
+        if (steps_given) die_usage("--expect-step1 needs at least one step, not --steps 0");
+        steps = 1;
+    }
     AdamWConfig opt = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = wd, .decay_all = 1};
     for (int k = 1; k <= steps; k++) {
         if (k > 1) {
@@ -190,6 +219,8 @@ int main(int argc, char **argv) {
         if (k == 1 && step1_path) compare_step1(&model, step1_path, ref.grads);
     }
     printf("%s\n", failures ? "FAIL" : "all OK");
+    finish_stdout();
+    free(expected);
     debug_state_free(&ref);
     gpt2_free(&model);
     return failures ? 1 : 0;

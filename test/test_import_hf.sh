@@ -37,7 +37,7 @@ else fail "import/forward_logits_f32_equal_bf16_and_mixed" "$(head -c 300 "$TMP/
 
 # Re-importing over an existing output replaces it whole (atomic write), no .tmp left.
 if "$imp" --heads 2 "$TMP/f16.safetensors" "$TMP/f32.bin" >/dev/null 2>&1 && "$gen" check "$TMP/f32.bin" >/dev/null &&
-   [ ! -e "$TMP/f32.bin.tmp" ]; then pass "import/overwrite_output"
+   [ -z "$(find "$TMP" -name 'f32.bin*.tmp')" ]; then pass "import/overwrite_output"
 else fail "import/overwrite_output" "re-import over an existing file failed or left a .tmp"; fi
 
 # ---- bad files and usage errors: test/bad_inputs.sh ----

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 vocab="$VOCAB"
 if [ ! -f "$vocab/encoder.json" ]; then
-    for t in learns resume_bit_identical ctrl_c_checkpoint sample_valid_utf8 generate; do skip "train/$t" "no vocabulary in $vocab"; done
+    for t in learns resume_bit_identical sigINT_checkpoint sigTERM_checkpoint second_run_on_a_folder_refused sample_valid_utf8 generate; do skip "train/$t" "no vocabulary in $vocab"; done
     exit 0
 fi
 export GPT2_VOCAB_DIR=$vocab
@@ -61,20 +61,38 @@ else fail train/resume_bit_identical "weights differ after 4+4 vs 8 steps; $(tai
 # the gradient norms of steps 1-4 come back from log.csv on resume, as the one-go run wrote them
 check train/resume_keeps_grad_norm cmp -s <(cut -d, -f1,6 "$TMP/a/log.csv") <(cut -d, -f1,6 "$TMP/b/log.csv")
 check train/resume_keeps_updates_csv cmp -s "$TMP/a/updates.csv" "$TMP/b/updates.csv"
+# resuming keeps log.csv's earlier rows as they were (only elapsed_s may differ)
+check train/resume_keeps_log_history cmp -s <(cut -d, -f1-4 "$TMP/a/log.csv") <(cut -d, -f1-4 "$TMP/b/log.csv")
 check train/resume_same_samples cmp -s <(grep -a -A2 -- '---- sample' "$TMP/a.log" | tail -3) \
     <(grep -a -A2 -- '---- sample' "$TMP/b2.log" | tail -3)
 
-# 3. Ctrl-C (SIGINT) saves a checkpoint, exits 0, and --resume finishes the run.
-"$BIN/train" --train "$TMP/d_train.bin" "${tiny[@]}" --steps 100000 --out "$TMP/c" >"$TMP/c.log" 2>&1 &
+# 3. Ctrl-C (SIGINT), and SIGTERM (what timeout, schedulers and docker stop
+# send), save a checkpoint, exit 0, and --resume finishes the run.
+for sig in INT TERM; do
+    d="$TMP/c$sig"
+    "$BIN/train" --train "$TMP/d_train.bin" "${tiny[@]}" --steps 100000 --out "$d" >"$d.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do grep -q '^step  *3/' "$d.log" 2>/dev/null && break; sleep 0.1; done
+    kill -$sig $pid; wait $pid; rc=$?
+    step=$(ls "$d" | sed -n 's/^model_0*\([0-9]*\)\.bin$/\1/p' | tail -1)
+    if [ $rc = 0 ] && [ -n "$step" ] && [ -f "$d/state_$(printf %08d "$step").bin" ]; then pass train/sig${sig}_checkpoint
+    else fail train/sig${sig}_checkpoint "exit $rc, checkpoint step '$step'"; fi
+    if "$BIN/train" --resume "$d" --steps $((step + 2)) >"$d.2.log" 2>&1 && grep -q "resuming .* at step $step" "$d.2.log" &&
+       [ -f "$d/model_$(printf %08d $((step + 2))).bin" ]; then pass train/resume_after_sig$sig
+    else fail train/resume_after_sig$sig "$(tail -2 "$d.2.log")"; fi
+done
+
+# 3b. Two runs on one folder: the second is refused at once (the folder's
+# lock), and the first finishes untouched.
+"$BIN/train" --train "$TMP/d_train.bin" "${tiny[@]}" --steps 100000 --out "$TMP/l" >"$TMP/l.log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do grep -q '^step  *3/' "$TMP/c.log" 2>/dev/null && break; sleep 0.1; done
-kill -INT $pid; wait $pid; rc=$?
-step=$(ls "$TMP/c" | sed -n 's/^model_0*\([0-9]*\)\.bin$/\1/p' | tail -1)
-if [ $rc = 0 ] && [ -n "$step" ] && [ -f "$TMP/c/state_$(printf %08d "$step").bin" ]; then pass train/ctrl_c_checkpoint
-else fail train/ctrl_c_checkpoint "exit $rc, checkpoint step '$step'"; fi
-if "$BIN/train" --resume "$TMP/c" --steps $((step + 2)) >"$TMP/c2.log" 2>&1 && grep -q "resuming .* at step $step" "$TMP/c2.log" &&
-   [ -f "$TMP/c/model_$(printf %08d $((step + 2))).bin" ]; then pass train/resume_after_ctrl_c
-else fail train/resume_after_ctrl_c "$(tail -2 "$TMP/c2.log")"; fi
+for _ in $(seq 600); do grep -q '^step  *1/' "$TMP/l.log" 2>/dev/null && break; sleep 0.1; done
+"$BIN/train" --train "$TMP/d_train.bin" "${tiny[@]}" --steps 5 --out "$TMP/l" >/dev/null 2>"$TMP/l2.err"; rc2=$?
+"$BIN/train" --resume "$TMP/l" >/dev/null 2>"$TMP/l3.err"; rc3=$?
+kill -TERM $pid; wait $pid; rc=$?
+if [ $rc = 0 ] && [ $rc2 = 1 ] && [ $rc3 = 1 ] && grep -q 'another training run is using this folder' "$TMP/l2.err" &&
+   grep -q 'another training run' "$TMP/l3.err" && ls "$TMP/l"/state_*.bin >/dev/null 2>&1; then pass train/second_run_on_a_folder_refused
+else fail train/second_run_on_a_folder_refused "first exit $rc, second $rc2 ($(head -c 200 "$TMP/l2.err")), resume $rc3"; fi
 
 # 4. Samples print valid UTF-8: an untrained model often samples byte tokens
 # that do not make up a character, and those must print as U+FFFD (the lines

@@ -10,9 +10,10 @@
  *                      padding dropped), no lm_head (tied to wte); F32, or
  *                      rounded to nearest-even F16/BF16 with --dtype;
  *   config.json        the shape, GELU, layer-norm epsilon, bos/eos ids;
- *   vocab.json, merges.txt  when a vocabulary is at hand: --vocab DIR, else
- *                      the default one ($GPT2_VOCAB_DIR, else data/gpt2) if
- *                      it is there.
+ *   vocab.json, merges.txt  when a vocabulary is at hand: --vocab DIR (its
+ *                      size must equal the model's V), else the default
+ *                      one ($GPT2_VOCAB_DIR, else data/gpt2) if it is
+ *                      there and of that size.
  * Each file is written atomically. import_hf OUTDIR gives back the
  * checkpoint bit for bit (F32). Exit 1 on bad data, 2 on bad usage.
  */
@@ -23,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "generation.h" /* check_vocab_pair */
 #include "gpt2.h"
 #include "hf_gpt2.h"
 #include "tokenizer.h"
@@ -36,8 +38,8 @@ static void usage(FILE *out) {
             "  OUTDIR is created if it does not exist.\n"
             "  --dtype T   f32 (default, exact), f16 or bf16 (rounded to nearest, ties to even)\n"
             "  --vocab DIR encoder.json + vocab.bpe or vocab.json + merges.txt to include\n"
-            "              (default: $GPT2_VOCAB_DIR, else data/gpt2, where present and no\n"
-            "              larger than the model's vocabulary; else none)\n"
+            "              (default: $GPT2_VOCAB_DIR, else data/gpt2, where present and the\n"
+            "              same size as the model's vocabulary; else none)\n"
             "  bos_token_id and eos_token_id are the vocabulary's <|endoftext|> id, or V-1\n"
             "  (50256 for GPT-2) without one.\n");
 }
@@ -95,16 +97,14 @@ int main(int argc, char **argv) {
     Tokenizer *tok = NULL;
     if (vocab) {
         tok = tokenizer_load(vocab);
-        if (tokenizer_vocab_size(tok) > c->V)
-            die("%s: the vocabulary in %s has %d tokens, more than the model's %d", ckpt, vocab,
-                tokenizer_vocab_size(tok), c->V);
+        check_vocab_pair(&model, ckpt, tok, vocab);
     } else {
-        /* the default vocabulary, if it is there and fits */
+        /* the default vocabulary, if it is there and matches */
         const char *fallback = getenv("GPT2_VOCAB_DIR");
         if (!fallback || !*fallback) fallback = "data/gpt2";
         if (tokenizer_vocab_exists(fallback)) tok = tokenizer_load(fallback);
-        if (tok && tokenizer_vocab_size(tok) > c->V) {
-            printf("export_hf: note: the vocabulary in %s (%d tokens) is larger than the model's %d: not included\n",
+        if (tok && tokenizer_vocab_size(tok) != c->V) {
+            printf("export_hf: note: the vocabulary in %s has %d tokens, the model %d: not included\n",
                    fallback, tokenizer_vocab_size(tok), c->V);
             tokenizer_free(tok);
             tok = NULL;

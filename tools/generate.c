@@ -34,7 +34,7 @@ static void usage(FILE *f) {
             "  --vocab DIR        encoder.json + vocab.bpe, or vocab.json + merges.txt (a Hugging Face\n"
             "                     folder) (default $GPT2_VOCAB_DIR, else data/gpt2)\n"
             "  --prompt TEXT      the text to continue (UTF-8, any language); empty: start from <|endoftext|>\n"
-            "  --prompt-file F    read the prompt from a file instead\n"
+            "  --prompt-file F    read the prompt from a file instead (- = standard input)\n"
             "  --tokens N         new tokens at most (default 128); stops early at <|endoftext|>\n"
             "  --max-length N     instead of --tokens: prompt plus new tokens at most (Hugging Face's\n"
             "                     max_length)\n"
@@ -77,16 +77,15 @@ int main(int argc, char **argv) {
     if (tokens_given && max_length) die_usage("give --tokens N (new tokens) or --max-length N (prompt included), not both");
 
     size_t plen;
-    char *text = prompt_file ? read_whole_file(prompt_file, &plen) : NULL;
+    /* a prompt must fit in the model's context: 16 MiB is far more than any needs */
+    char *text = prompt_file ? read_file_at_most(prompt_file, &plen, 16u << 20, "a prompt") : NULL;
     if (!text) plen = strlen(prompt);
     const char *prompt_bytes = text ? text : prompt;
 
     Tokenizer *tok = tokenizer_load(vocab);
     GPT2 model;
     gpt2_load(&model, model_path);
-    if (tokenizer_vocab_size(tok) > model.config.V)
-        die("%s: the model's vocabulary (%d) is smaller than the tokenizer's (%d)", model_path, model.config.V,
-            tokenizer_vocab_size(tok));
+    check_vocab_pair(&model, model_path, tok, vocab);
     TokenIds ids = {0};
     if (plen == 0) token_ids_push(&ids, tokenizer_eot_id(tok));
     else tokenizer_encode(tok, (const uint8_t *)prompt_bytes, plen, 0, &ids);
@@ -110,6 +109,7 @@ int main(int argc, char **argv) {
     double dt = now_seconds() - t0;
     token_printer_end(&printer);
     printf("\n");
+    finish_stdout();
     fprintf(stderr, "generate: %zu prompt tokens, %d new tokens in %.2f s (%.1f ms per token)\n", ids.len, made, dt,
             made ? 1000.0 * dt / ((double)ids.len + made) : 0.0);
     token_ids_free(&ids);

@@ -87,33 +87,12 @@ static Options parse_args(int argc, char **argv) {
     return o;
 }
 
-/* A file's bytes, or standard input's for "-" (which cannot be sized in advance). */
-static uint8_t *read_input(const char *path, size_t *len) {
-    if (strcmp(path, "-") != 0) return (uint8_t *)read_whole_file(path, len);
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = xmalloc(cap, "standard input");
-    for (;;) {
-        n += fread(buf + n, 1, cap - n, stdin);
-        if (ferror(stdin)) die("standard input: read error");
-        if (n < cap) break;
-        cap = mul_size(cap, 2, "standard input");
-        buf = realloc(buf, cap);
-        if (!buf) die("out of memory reading standard input");
-    }
-    *len = n;
-    return buf;
-}
-
 static const char *input_name(const char *path) { return strcmp(path, "-") == 0 ? "standard input" : path; }
-
-static void finish_stdout(void) {
-    if (fflush(stdout) != 0 || ferror(stdout)) die("standard output: write error");
-}
 
 static void command_encode(const Options *o, Tokenizer *tok) {
     const char *path = o->n_files ? o->files[0] : "-";
     size_t len;
-    uint8_t *text = read_input(path, &len);
+    uint8_t *text = (uint8_t *)read_whole_file(path, &len); /* "-": standard input */
     TokenIds ids = {0};
     tokenizer_encode(tok, text, len, o->allow_special, &ids);
     for (size_t i = 0; i < ids.len; i++) printf(i ? " %d" : "%d", ids.ids[i]);
@@ -126,12 +105,20 @@ static void command_encode(const Options *o, Tokenizer *tok) {
 static void command_decode(const Options *o, Tokenizer *tok) {
     const char *path = o->n_files ? o->files[0] : "-";
     size_t len;
-    uint8_t *text = read_input(path, &len);
+    uint8_t *text = (uint8_t *)read_whole_file(path, &len); /* "-": standard input */
     TokenIds ids = {0};
     size_t bad;
     if (!parse_token_ids(text, len, tokenizer_vocab_size(tok), &ids, &bad)) {
-        int n = 0;
-        while (bad + n < len && n < 20 && text[bad + n] > ' ') n++;
+        /* say what is wrong: a valid id followed by a stray byte ("31373\001")
+         * is not the same mistake as a word that is no id at all */
+        int digits = 0, n = 0;
+        long v = 0;
+        while (bad + digits < len && digits < 9 && text[bad + digits] >= '0' && text[bad + digits] <= '9')
+            v = v * 10 + (text[bad + digits++] - '0');
+        if (digits > 0 && digits < 9 && v < tokenizer_vocab_size(tok))
+            die("%s: token %zu: '%.*s' is followed by byte 0x%02X, not white space", input_name(path), ids.len + 1,
+                digits, (const char *)text + bad, text[bad + digits]);
+        while (bad + n < len && n < 20 && text[bad + n] > ' ' && text[bad + n] < 0x7F) n++;
         die("%s: token %zu: '%.*s' is not a token id (0..%d)", input_name(path), ids.len + 1, n,
             (const char *)text + bad, tokenizer_vocab_size(tok) - 1);
     }
@@ -159,7 +146,7 @@ static Shard shard_open(const char *prefix, const char *suffix) {
     snprintf(path, n, "%s%s", prefix, suffix);
     Shard s = {atomic_open(path), 0};
     free(path);
-    int32_t header[HEADER_INTS] = {0}; /* rewritten with the count by shard_close */
+    int32_t header[HEADER_INTS] = {0}; /* rewritten with the count by shard_write_header */
     xfwrite(header, sizeof header, 1, s.file.f, s.file.tmp_path);
     return s;
 }
@@ -175,15 +162,15 @@ static void shard_append(Shard *s, const int *ids, size_t n) {
     if (s->n_tokens > INT32_MAX) die("%s: more than %d tokens do not fit the header", s->file.path, INT32_MAX);
 }
 
-static void shard_close(Shard *s) {
+/* The header, now that the token count is known; the file is committed by
+ * the caller, together with the other shard. */
+static void shard_write_header(Shard *s) {
     int32_t header[HEADER_INTS] = {0};
     header[0] = SHARD_MAGIC;
     header[1] = SHARD_VERSION;
     header[2] = (int32_t)s->n_tokens;
     if (fseek(s->file.f, 0, SEEK_SET) != 0) die("%s: cannot seek", s->file.tmp_path);
     xfwrite(header, sizeof header, 1, s->file.f, s->file.tmp_path);
-    fprintf(stderr, "tokenize: wrote %s (%zu tokens)\n", s->file.path, s->n_tokens);
-    atomic_commit(&s->file);
 }
 
 /* Encodes a whole document, reporting progress on big ones. */
@@ -211,7 +198,7 @@ static void command_shard(const Options *o, Tokenizer *tok) {
     TokenIds ids = {0};
     for (int f = 0; f < o->n_files; f++) {
         size_t len;
-        uint8_t *text = read_input(o->files[f], &len);
+        uint8_t *text = (uint8_t *)read_whole_file(o->files[f], &len); /* "-": standard input */
         ids.len = 0;
         encode_document(tok, input_name(o->files[f]), text, len, &ids);
         size_t n_val = (size_t)ceil(o->val_fraction * (double)ids.len);
@@ -224,8 +211,14 @@ static void command_shard(const Options *o, Tokenizer *tok) {
         }
         free(text);
     }
-    shard_close(&train);
-    shard_close(&val);
+    /* both shards or neither: a failed write must not leave a new train
+     * shard beside an old val shard */
+    shard_write_header(&train);
+    shard_write_header(&val);
+    AtomicFile files[2] = {train.file, val.file};
+    atomic_commit_all(files, 2);
+    fprintf(stderr, "tokenize: wrote %s_train.bin (%zu tokens) and %s_val.bin (%zu tokens)\n", o->out_prefix,
+            train.n_tokens, o->out_prefix, val.n_tokens);
     token_ids_free(&ids);
 }
 
