@@ -55,7 +55,7 @@ endif
 
 # REFERENCE=1: every program runs gpt2.c's plain loops (the speed layer,
 # fastops.c, is left out), built into its own folder.
-MODEL_SRC = gpt2.c gpt2_memory.c checkpoint.c debug_state.c generation.c $(if $(REFERENCE),,fastops.c)
+MODEL_SRC = gpt2.c gpt2_memory.c lora.c checkpoint.c debug_state.c generation.c $(if $(REFERENCE),,fastops.c)
 TRAIN_SRC = dataloader.c rundir.c plot.c svg.c updates.c train_setup.c
 LIB_SRC  = common.c $(MODEL_SRC) $(TRAIN_SRC) json.c tokenizer.c safetensors.c hf_gpt2.c
 # train.c is in the library too (train_lib.o: without its main), for AdamW and

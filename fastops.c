@@ -342,12 +342,13 @@ void matmul_forward_fast(float *out, const float *inp, const float *weight, cons
 
 /* Stands in for matmul_backward, as two products and a column sum:
  * dinp (B,T,C) = dout @ weight (WRITTEN), dweight (OC,C) += dout^T @ inp,
- * dbias (OC) += sum over positions of dout. */
+ * dbias (OC) += sum over positions of dout. dweight NULL: frozen, dinp only. */
 void matmul_backward_fast(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int B, int T, int C, int OC) {
     int BT = B * T;
     MatView d = {dout, (size_t)OC, 1}, w = {weight, (size_t)C, 1};
     gemm(BT, C, OC, d, w, dinp, (size_t)C, 0, NULL);
+    if (!dweight) return; /* a frozen weight (LoRA) */
     MatView dT = {dout, 1, (size_t)OC}, x = {inp, (size_t)C, 1};
     gemm(OC, C, BT, dT, x, dweight, (size_t)C, 1, NULL);
     if (dbias) {

@@ -63,17 +63,21 @@ const float *gpt2_forward_step(GPT2 *model, int token, int pos) {
         float *cache = kv->qkv + (size_t)l * c->maxT * C3; /* position 0 of layer l */
         layernorm_forward(kv->ln, &mean, &rstd, kv->x, w.ln1w, w.ln1b, 1, 1, C);
         op->matmul_forward(cache + (size_t)pos * C3, kv->ln, w.qkvw, w.qkvb, 1, 1, C, 3 * C);
+        adapter_forward(model, LORA_QKV, l, cache + (size_t)pos * C3, kv->ln, 1, 1); /* LoRA, if any */
         for (int h = 0; h < NH; h++) {
             const float *head = cache + (size_t)h * hs;
             op->attention_query(kv->atty + (size_t)h * hs, kv->att, head + (size_t)pos * C3, head + C,
                              head + 2 * (size_t)C, C3, pos + 1, hs);
         }
         op->matmul_forward(kv->proj, kv->atty, w.attprojw, w.attprojb, 1, 1, C, C);
+        adapter_forward(model, LORA_ATTPROJ, l, kv->proj, kv->atty, 1, 1);
         residual_forward(kv->x, kv->x, kv->proj, (size_t)C);
         layernorm_forward(kv->ln, &mean, &rstd, kv->x, w.ln2w, w.ln2b, 1, 1, C);
         op->matmul_forward(kv->fch, kv->ln, w.fcw, w.fcb, 1, 1, C, 4 * C);
+        adapter_forward(model, LORA_FC, l, kv->fch, kv->ln, 1, 1);
         op->gelu_forward(kv->fch_gelu, kv->fch, 4 * (size_t)C);
         op->matmul_forward(kv->proj, kv->fch_gelu, w.fcprojw, w.fcprojb, 1, 1, 4 * C, C);
+        adapter_forward(model, LORA_FCPROJ, l, kv->proj, kv->fch_gelu, 1, 1);
         residual_forward(kv->x, kv->x, kv->proj, (size_t)C);
     }
     layernorm_forward(kv->ln, &mean, &rstd, kv->x, p.lnfw, p.lnfb, 1, 1, C);

@@ -110,6 +110,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
  *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))       (notes.md derives it)
  *   dweight += sum over positions of dout * xhat,  dbias += sum of dout.
  * dinp ACCUMULATES: the input of a layernorm is the residual stream.
+ * dweight and dbias NULL: the layer is frozen, only dinp is computed.
  * The parameter sums run over positions, which the first loop splits among
  * threads, so they get a loop of their own, positions in order. */
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
@@ -133,6 +134,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             dx[i] += s * (d[i] * weight[i] - g_mean - xhat * gx_mean);
         }
     }
+    if (!dweight) return; /* frozen (LoRA): only the input's gradient is needed */
     for (size_t bt = 0; bt < BT; bt++) {
         const float *x = inp + bt * C, *d = dout + bt * C;
         float m = mean[bt], s = rstd[bt];
@@ -166,7 +168,8 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
  *   dw[o][i]    += sum_bt dout[bt][o] * inp[bt][i]
  *   dbias[o]    += sum_bt dout[bt][o]
  * The first loop is split over positions, the second over output channels,
- * so every thread writes only its own rows. */
+ * so every thread writes only its own rows. dweight NULL: the weight is frozen
+ * (LoRA), and only dinp is computed. */
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int B, int T, int C, int OC) {
     int BT = B * T;
@@ -180,6 +183,7 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
             for (int i = 0; i < C; i++) dx[i] += d * w[i];
         }
     }
+    if (!dweight) return;
 #pragma omp parallel for
     for (int o = 0; o < OC; o++) {
         float *dw = dweight + (size_t)o * C;
@@ -188,6 +192,79 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
             const float *x = inp + (size_t)bt * C;
             for (int i = 0; i < C; i++) dw[i] += d * x[i];
             if (dbias) dbias[o] += d;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* LoRA: a low-rank update beside a frozen matmul                            */
+
+/* With the matmul's weight W frozen, LoRA learns the change to it as a product
+ * s b a of a (R,C) and b (OC,R), s = alpha/R (notes.md "LoRA"). It never forms
+ * b a (OC,C): going through h = inp a^T costs R(C + OC) per position, not C*OC.
+ *   h[bt][r]    = sum_i inp[bt][i] * a[r][i]
+ *   out[bt][o] += s * sum_r h[bt][r] * b[o][r]
+ * out (B,T,OC) holds the frozen matmul's output already; h (B,T,R) is kept. */
+void lora_forward(float *out, float *h, const float *inp, const float *a, const float *b, float scale, int B, int T,
+                  int C, int OC, int R) {
+#pragma omp parallel for
+    for (size_t bt = 0; bt < (size_t)B * T; bt++) {
+        const float *x = inp + bt * C;
+        float *hr = h + bt * R;
+        for (int r = 0; r < R; r++) {
+            float sum = 0.0f;
+            for (int i = 0; i < C; i++) sum += x[i] * a[(size_t)r * C + i];
+            hr[r] = sum;
+        }
+        for (int o = 0; o < OC; o++) {
+            float sum = 0.0f;
+            for (int r = 0; r < R; r++) sum += hr[r] * b[(size_t)o * R + r];
+            out[bt * OC + o] += scale * sum;
+        }
+    }
+}
+
+/* The forward pass read backwards (notes.md derives it):
+ *   dh[bt][r]    = s * sum_o dout[bt][o] * b[o][r]      WRITTEN (scratch)
+ *   dinp[bt][i] += sum_r dh[bt][r] * a[r][i]            ACCUMULATES onto the frozen matmul's
+ *   db[o][r]    += s * sum_bt dout[bt][o] * h[bt][r]
+ *   da[r][i]    += sum_bt dh[bt][r] * inp[bt][i]
+ * As in matmul_backward, each loop is split so that a thread writes only
+ * its own rows, and every sum runs in a fixed order. */
+void lora_backward(float *dinp, float *da, float *db, float *dh, const float *dout, const float *inp,
+                   const float *h, const float *a, const float *b, float scale, int B, int T, int C, int OC, int R) {
+    size_t BT = (size_t)B * T;
+#pragma omp parallel for
+    for (size_t bt = 0; bt < BT; bt++) {
+        const float *d = dout + bt * OC;
+        float *dhr = dh + bt * R;
+        for (int r = 0; r < R; r++) {
+            float sum = 0.0f;
+            for (int o = 0; o < OC; o++) sum += d[o] * b[(size_t)o * R + r];
+            dhr[r] = scale * sum;
+        }
+        float *dx = dinp + bt * C;
+        for (int i = 0; i < C; i++) {
+            float sum = 0.0f;
+            for (int r = 0; r < R; r++) sum += dhr[r] * a[(size_t)r * C + i];
+            dx[i] += sum;
+        }
+    }
+#pragma omp parallel for
+    for (int o = 0; o < OC; o++) {
+        for (int r = 0; r < R; r++) {
+            float sum = 0.0f;
+            for (size_t bt = 0; bt < BT; bt++) sum += dout[bt * OC + o] * h[bt * R + r];
+            db[(size_t)o * R + r] += scale * sum;
+        }
+    }
+#pragma omp parallel for
+    for (int r = 0; r < R; r++) {
+        float *dar = da + (size_t)r * C;
+        for (size_t bt = 0; bt < BT; bt++) {
+            float d = dh[bt * R + r];
+            const float *x = inp + bt * C;
+            for (int i = 0; i < C; i++) dar[i] += d * x[i];
         }
     }
 }
@@ -460,13 +537,17 @@ void gpt2_forward(GPT2 *model, const int *inputs, const int *targets, int B, int
         LayerActs x = gpt2_layer_acts(&a, c, l, B, T);
         layernorm_forward(x.ln1, x.ln1_mean, x.ln1_rstd, x.residual, w.ln1w, w.ln1b, B, T, C);
         op->matmul_forward(x.qkv, x.ln1, w.qkvw, w.qkvb, B, T, C, 3 * C);
+        adapter_forward(model, LORA_QKV, l, x.qkv, x.ln1, B, T); /* LoRA; nothing without adapters */
         op->attention_forward(x.atty, x.att, x.qkv, B, T, C, NH);
         op->matmul_forward(x.attproj, x.atty, w.attprojw, w.attprojb, B, T, C, C);
+        adapter_forward(model, LORA_ATTPROJ, l, x.attproj, x.atty, B, T);
         residual_forward(x.residual2, x.residual, x.attproj, BTC);
         layernorm_forward(x.ln2, x.ln2_mean, x.ln2_rstd, x.residual2, w.ln2w, w.ln2b, B, T, C);
         op->matmul_forward(x.fch, x.ln2, w.fcw, w.fcb, B, T, C, 4 * C);
+        adapter_forward(model, LORA_FC, l, x.fch, x.ln2, B, T);
         op->gelu_forward(x.fch_gelu, x.fch, 4 * BTC);
         op->matmul_forward(x.fcproj, x.fch_gelu, w.fcprojw, w.fcprojb, B, T, 4 * C, C);
+        adapter_forward(model, LORA_FCPROJ, l, x.fcproj, x.fch_gelu, B, T);
         residual_forward(x.residual3, x.residual2, x.fcproj, BTC);
     }
     const float *last = a.residual3 + (size_t)(L - 1) * BTC;
@@ -494,9 +575,10 @@ void gpt2_backward(GPT2 *model) {
     const GPT2Ops *op = model->ops;
     int B = model->B, T = model->T, C = c->C, NH = c->NH, L = c->L, V = c->V;
     size_t BT = (size_t)B * T, BTC = BT * C;
-    ParameterTensors p = model->params, g = model->grads;
+    ParameterTensors p = model->params, g = model->grads; /* g all NULL when frozen (LoRA) */
     ActivationTensors a = model->acts;
     BackwardScratch s = model->scratch;
+    int frozen = model->lora.rank > 0;
 
     /* loss -> logits -> final layernorm -> the residual stream of the last layer */
     op->crossentropy_backward(a.logits, model->targets, B, T, V); /* a.logits now holds dlogits */
@@ -506,19 +588,60 @@ void gpt2_backward(GPT2 *model) {
                        a.lnf_mean, a.lnf_rstd, B, T, C);
 
     for (int l = L - 1; l >= 0; l--) {
-        LayerParams w = gpt2_layer_params(&p, c, l), dw = gpt2_layer_params(&g, c, l);
+        LayerParams w = gpt2_layer_params(&p, c, l);
+        LayerParams dw = frozen ? (LayerParams){0} : gpt2_layer_params(&g, c, l); /* NULL: no gradient */
         LayerActs x = gpt2_layer_acts(&a, c, l, B, T);
         /* residual3 = residual2 + fcproj: s.dresidual is the gradient of both
          * summands (residual_backward's identity, read in place). */
         op->matmul_backward(s.dfch_gelu, dw.fcprojw, dw.fcprojb, s.dresidual, x.fch_gelu, w.fcprojw, B, T, 4 * C, C);
+        adapter_backward(model, LORA_FCPROJ, l, s.dfch_gelu, s.dresidual, x.fch_gelu, B, T);
         op->gelu_backward(s.dfch, x.fch, s.dfch_gelu, 4 * BTC);
         op->matmul_backward(s.dln, dw.fcw, dw.fcb, s.dfch, x.ln2, w.fcw, B, T, C, 4 * C);
+        adapter_backward(model, LORA_FC, l, s.dln, s.dfch, x.ln2, B, T);
         layernorm_backward(s.dresidual, dw.ln2w, dw.ln2b, s.dln, x.residual2, w.ln2w, x.ln2_mean, x.ln2_rstd, B, T, C);
         /* residual2 = residual + attproj: the same identity */
         op->matmul_backward(s.datty, dw.attprojw, dw.attprojb, s.dresidual, x.atty, w.attprojw, B, T, C, C);
+        adapter_backward(model, LORA_ATTPROJ, l, s.datty, s.dresidual, x.atty, B, T);
         op->attention_backward(s.dqkv, s.datt, s.datty, x.qkv, x.att, B, T, C, NH);
         op->matmul_backward(s.dln, dw.qkvw, dw.qkvb, s.dqkv, x.ln1, w.qkvw, B, T, C, 3 * C);
+        adapter_backward(model, LORA_QKV, l, s.dln, s.dqkv, x.ln1, B, T);
         layernorm_backward(s.dresidual, dw.ln1w, dw.ln1b, s.dln, x.residual, w.ln1w, x.ln1_mean, x.ln1_rstd, B, T, C);
     }
-    encoder_backward(g.wte, g.wpe, s.dresidual, model->inputs, B, T, C);
+    if (!frozen) encoder_backward(g.wte, g.wpe, s.dresidual, model->inputs, B, T, C);
+}
+
+/* Layer l's adapter on one target: its slices of a (L,R,in), b (L,out,R),
+ * their gradients, and of the kept activation h (L,B,T,R). */
+typedef struct {
+    float *a, *b, *da, *db, *h;
+    int in, out, R;
+    float scale;
+} Adapter;
+
+static int layer_adapter(GPT2 *model, int target, int l, int B, int T, Adapter *ad) {
+    LoRA *lo = &model->lora;
+    if (!(lo->targets >> target & 1u)) return 0;
+    if (!lo->acts_memory) die("LoRA adapters: call gpt2_alloc first");
+    int R = lo->rank, in, out;
+    lora_target_shape(&model->config, target, &in, &out);
+    size_t a_off = (size_t)l * R * in, b_off = (size_t)l * out * R;
+    *ad = (Adapter){.a = lo->a[target] + a_off, .b = lo->b[target] + b_off,
+                    .da = lo->da[target] + a_off, .db = lo->db[target] + b_off,
+                    .h = lo->h[target] + (size_t)l * B * T * R,
+                    .in = in, .out = out, .R = R, .scale = lo->alpha / (float)R};
+    return 1;
+}
+
+void adapter_forward(GPT2 *model, int target, int l, float *out, const float *inp, int B, int T) {
+    Adapter ad;
+    if (layer_adapter(model, target, l, B, T, &ad))
+        lora_forward(out, ad.h, inp, ad.a, ad.b, ad.scale, B, T, ad.in, ad.out, ad.R);
+}
+
+void adapter_backward(GPT2 *model, int target, int l, float *dinp, const float *dout, const float *inp, int B,
+                      int T) {
+    Adapter ad;
+    if (layer_adapter(model, target, l, B, T, &ad))
+        lora_backward(dinp, ad.da, ad.db, model->lora.dh, dout, inp, ad.h, ad.a, ad.b, ad.scale, B, T, ad.in,
+                      ad.out, ad.R);
 }

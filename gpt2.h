@@ -151,6 +151,33 @@ extern const GPT2Ops GPT2_REFERENCE_OPS;
 /* what a new model uses: the speed layer, or the plain loops in a `make REFERENCE=1` build */
 const GPT2Ops *gpt2_default_ops(void);
 
+/*
+ * LoRA adapters (notes.md "LoRA"). Fine-tuning with --lora R freezes every
+ * parameter above and trains, beside each targeted matmul of every layer
+ * (weight W (OC,C)), two small matrices A (R,C) and B (OC,R): the layer
+ * computes  x W^T + s (x A^T) B^T  with s = alpha/R, exactly as if its weight
+ * were W + s B A, a change of rank at most R. B starts at zero, so step 0 is
+ * the base model; A starts random. All adapters share one flat array (lora.c
+ * has the layout), and so do their gradients and AdamW's m and v, so the
+ * optimizer's loops stay single loops over "the trained parameters".
+ */
+enum { LORA_QKV, LORA_ATTPROJ, LORA_FC, LORA_FCPROJ, NUM_LORA_TARGETS };
+typedef struct {
+    int rank;         /* R; 0: no adapters, every parameter trains */
+    float alpha;      /* the update is scaled by s = alpha / R */
+    unsigned targets; /* bit t set: target t (LORA_QKV, ...) has an adapter */
+    float *a[NUM_LORA_TARGETS];  /* (L, R, C_in)   NULL where not targeted */
+    float *b[NUM_LORA_TARGETS];  /* (L, C_out, R) */
+    float *da[NUM_LORA_TARGETS], *db[NUM_LORA_TARGETS]; /* their gradients */
+    float *params_memory, *grads_memory, *m_memory, *v_memory;
+    size_t num_parameters;
+    /* activations (from gpt2_alloc): per target, (L,B,T,R), the input times
+     * A^T, kept for the backward pass; and (B,T,R) of backward scratch */
+    float *h[NUM_LORA_TARGETS];
+    float *dh;
+    float *acts_memory;
+} LoRA;
+
 typedef struct {
     GPT2Config config;
     const GPT2Ops *ops; /* gpt2_default_ops() unless a caller picks another table */
@@ -177,6 +204,8 @@ typedef struct {
     int B, T;     /* sizes of the last forward */
     float mean_loss; /* of the last forward with targets; -1 when it had none */
     KVCache kv;      /* allocated by gpt2_kv_alloc, for generation */
+    LoRA lora;       /* adapters (lora_init), or rank 0. With adapters the parameters
+                        are frozen: no grads_memory, no m and v (gpt2_alloc) */
 } GPT2;
 
 /* ---- the model (gpt2.c) ---- */
@@ -222,6 +251,71 @@ void residual_forward(float *out, const float *inp1, const float *inp2, size_t N
 void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t N);
 void crossentropy_forward(float *losses, const float *logits, const int *targets, int B, int T, int V);
 void crossentropy_backward(float *dlogits, const int *targets, int B, int T, int V);
+
+/* ---- LoRA (gpt2.c): the adapter's math as plain loops, and the model's use of it ---- */
+
+/* out (B,T,OC) += scale * (inp a^T) b^T with inp (B,T,C), a (R,C), b (OC,R);
+ * h (B,T,R) gets inp a^T, kept for the backward pass. */
+void lora_forward(float *out, float *h, const float *inp, const float *a, const float *b, float scale, int B, int T,
+                  int C, int OC, int R);
+/* Its gradients: dh (B,T,R) WRITTEN (scratch), da (R,C) and db (OC,R)
+ * accumulate, dinp (B,T,C) ACCUMULATES onto the frozen matmul's dinp. */
+void lora_backward(float *dinp, float *da, float *db, float *dh, const float *dout, const float *inp,
+                   const float *h, const float *a, const float *b, float scale, int B, int T, int C, int OC, int R);
+/* Layer l's adapter on `target` (LORA_QKV, ...), when the model has one;
+ * otherwise nothing. out/dout are the matmul's output (gradient), inp its input. */
+void adapter_forward(GPT2 *model, int target, int l, float *out, const float *inp, int B, int T);
+void adapter_backward(GPT2 *model, int target, int l, float *dinp, const float *dout, const float *inp, int B, int T);
+
+/* ---- LoRA bookkeeping (lora.c): targets, layout, the adapters file, merging ---- */
+
+/* The input and output widths of target t's matmul: qkv (C, 3C), attproj
+ * (C, C), fc (C, 4C), fcproj (4C, C). */
+void lora_target_shape(const GPT2Config *c, int target, int *in, int *out);
+/* "qkv,attproj" -> a bit set of targets; dies (usage) naming a bad name. */
+unsigned lora_parse_targets(const char *list);
+/* The bit set as "qkv,attproj" in buf. */
+const char *lora_target_list(unsigned targets, char *buf, size_t cap);
+/* How many numbers the adapters hold: sum over targets of L * R * (in + out). */
+size_t lora_num_parameters(const GPT2Config *c, int rank, unsigned targets);
+/* Attaches adapters to a loaded model: A ~ N(0, 1/C_in) from `seed`, B = 0.
+ * From then on the model's own parameters are frozen. */
+void lora_init(GPT2 *model, int rank, float alpha, unsigned targets, uint64_t seed);
+/* The adapters file (format in lora.c and notes.md), written atomically. It
+ * names the base checkpoint it belongs to (`base_path`) and fingerprints it. */
+void lora_save(const GPT2 *model, const char *base_path, const char *path);
+/* What an adapters file says about itself, from its header alone. */
+typedef struct {
+    int rank, L, C;
+    float alpha;
+    unsigned targets;
+    size_t num_parameters, base_parameters;
+    uint64_t base_fingerprint;
+    char base_path[512];
+} LoRAFileInfo;
+LoRAFileInfo lora_read_info(const char *path);
+/* Attaches the adapters in `path` to `model` (its base); dies if they were
+ * made for another shape or another base checkpoint. */
+void lora_load(GPT2 *model, const char *path);
+/* A cheap fingerprint of the model's parameters (a sample of them), so an
+ * adapters file can tell its own base from another checkpoint of the same shape. */
+uint64_t lora_base_fingerprint(const GPT2 *model);
+/* W += (alpha/R) B A for every adapted matrix, then drops the adapters: the
+ * model is an ordinary checkpoint again. */
+void lora_merge(GPT2 *model);
+/* The adapters' activations for batches of up to (B_max, T_max) (gpt2_alloc calls it). */
+void lora_alloc_acts(GPT2 *model, int B_max, int T_max);
+void lora_free(LoRA *lora);
+
+/* What the optimizer trains: the whole model, or only the adapters. m and v
+ * are NULL until gpt2_alloc_moments. */
+typedef struct {
+    float *params, *grads, *m, *v;
+    size_t n;
+} TrainedParams;
+TrainedParams gpt2_trained(const GPT2 *model);
+/* AdamW's m and v for the trained parameters, zero, unless already there. */
+void gpt2_alloc_moments(GPT2 *model);
 
 /* ---- construction (gpt2_memory.c) and checkpoints (checkpoint.c) ---- */
 

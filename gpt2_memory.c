@@ -218,8 +218,12 @@ void gpt2_alloc(GPT2 *model, int B_max, int T_max) {
     size_t nscratch = sum_sizes(ssizes, NUM_SCRATCH_TENSORS);
     model->acts_memory = xmalloc(mul_size(nacts, sizeof(float), "activations"), "activations");
     model->scratch_memory = xmalloc(mul_size(nscratch, sizeof(float), "gradient scratch"), "gradient scratch");
-    model->grads_memory = xcalloc(model->num_parameters, sizeof(float), "gradients");
-    gpt2_point_params(&model->grads, model->grads_memory, model->param_sizes);
+    if (model->lora.rank > 0) {
+        lora_alloc_acts(model, B_max, T_max); /* frozen parameters get no gradients */
+    } else {
+        model->grads_memory = xcalloc(model->num_parameters, sizeof(float), "gradients");
+        gpt2_point_params(&model->grads, model->grads_memory, model->param_sizes);
+    }
     size_t BT = (size_t)B_max * T_max;
     model->inputs = xmalloc(BT * sizeof(int), "inputs");
     model->targets = xmalloc(BT * sizeof(int), "targets");
@@ -238,6 +242,7 @@ void gpt2_free(GPT2 *model) {
     free(model->inputs);
     free(model->targets);
     gpt2_kv_free(&model->kv);
+    lora_free(&model->lora);
     memset(model, 0, sizeof(*model));
 }
 
@@ -266,13 +271,30 @@ void gpt2_begin_batch(GPT2 *model, const int *inputs, const int *targets, int B,
 }
 
 void gpt2_zero_grad(GPT2 *model) {
-    if (!model->grads_memory) return;
+    TrainedParams t = gpt2_trained(model);
+    if (!t.grads) return;
     /* memory-bound: every thread clears its own contiguous slice */
     const size_t chunk = (size_t)1 << 20;
-    size_t n = model->num_parameters;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i += chunk)
-        memset(model->grads_memory + i, 0, (n - i < chunk ? n - i : chunk) * sizeof(float));
+    for (size_t i = 0; i < t.n; i += chunk) memset(t.grads + i, 0, (t.n - i < chunk ? t.n - i : chunk) * sizeof(float));
+}
+
+/* With LoRA adapters only they train; otherwise every parameter does. */
+TrainedParams gpt2_trained(const GPT2 *model) {
+    const LoRA *lo = &model->lora;
+    if (lo->rank > 0)
+        return (TrainedParams){lo->params_memory, lo->grads_memory, lo->m_memory, lo->v_memory, lo->num_parameters};
+    return (TrainedParams){model->params_memory, model->grads_memory, model->m_memory, model->v_memory,
+                           model->num_parameters};
+}
+
+void gpt2_alloc_moments(GPT2 *model) {
+    LoRA *lo = &model->lora;
+    float **m = lo->rank > 0 ? &lo->m_memory : &model->m_memory;
+    float **v = lo->rank > 0 ? &lo->v_memory : &model->v_memory;
+    size_t n = gpt2_trained(model).n;
+    if (!*m) *m = xcalloc(n, sizeof(float), "AdamW m");
+    if (!*v) *v = xcalloc(n, sizeof(float), "AdamW v");
 }
 
 /* ------------------------------------------------------------------------ */

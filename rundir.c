@@ -99,19 +99,22 @@ static void write_path_field(FILE *f, const char *s, const char *path) {
 
 void save_checkpoint(const TrainConfig *c, const TrainProgress *p, const GPT2 *model) {
     char path[1200];
-    ckpt_path(path, sizeof path, c->out_dir, "model", p->step);
-    gpt2_save(model, path);
-    /* the state is written after the model: a state file always has its model */
+    /* with LoRA the base stays as it is on disk (c->init_path): only the adapters change */
+    ckpt_path(path, sizeof path, c->out_dir, model->lora.rank ? "lora" : "model", p->step);
+    if (model->lora.rank) lora_save(model, c->init_path, path);
+    else gpt2_save(model, path);
+    /* the state is written after the weights: a state file always has its weights */
     ckpt_path(path, sizeof path, c->out_dir, "state", p->step);
+    TrainedParams t = gpt2_trained(model);
     int32_t h[HEADER_INTS];
-    state_header(h, c, p, model->num_parameters);
+    state_header(h, c, p, t.n);
     AtomicFile af = atomic_open(path);
     xfwrite(h, sizeof(int32_t), HEADER_INTS, af.f, af.tmp_path);
     write_path_field(af.f, c->train_pattern, af.tmp_path);
     write_path_field(af.f, c->val_pattern, af.tmp_path);
     write_path_field(af.f, c->vocab_dir, af.tmp_path);
-    xfwrite(model->m_memory, sizeof(float), model->num_parameters, af.f, af.tmp_path);
-    xfwrite(model->v_memory, sizeof(float), model->num_parameters, af.f, af.tmp_path);
+    xfwrite(t.m, sizeof(float), t.n, af.f, af.tmp_path);
+    xfwrite(t.v, sizeof(float), t.n, af.f, af.tmp_path);
     atomic_commit(&af);
 }
 
@@ -219,21 +222,31 @@ static int file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+/* A checkpoint's weights are a model file, or with LoRA an adapters file. */
+static const char *const WEIGHT_KINDS[] = {"model", "lora"};
+
+const char *checkpoint_weights_kind(const char *dir, int step) {
+    char path[1200];
+    for (int k = 0; k < 2; k++) {
+        ckpt_path(path, sizeof path, dir, WEIGHT_KINDS[k], step);
+        if (file_exists(path)) return WEIGHT_KINDS[k];
+    }
+    return NULL;
+}
+
 int newest_checkpoint(const char *dir) {
     int *steps, best = -1;
-    char path[1200];
-    for (size_t i = checkpoint_steps(dir, "state", &steps); i-- > 0 && best < 0;) {
-        ckpt_path(path, sizeof path, dir, "model", steps[i]);
-        if (file_exists(path)) best = steps[i];
-    }
+    for (size_t i = checkpoint_steps(dir, "state", &steps); i-- > 0 && best < 0;)
+        if (checkpoint_weights_kind(dir, steps[i])) best = steps[i];
     free(steps);
     return best;
 }
 
 int find_checkpoint_file(const char *dir, char *name, size_t cap) {
+    static const char *const kinds[] = {"state", "model", "lora"};
     int *steps, found = 0;
-    for (int k = 0; k < 2 && !found; k++) {
-        const char *kind = k ? "model" : "state";
+    for (int k = 0; k < 3 && !found; k++) {
+        const char *kind = kinds[k];
         size_t n = checkpoint_steps(dir, kind, &steps);
         if (n > 0) {
             ckpt_path(name, cap, dir, kind, steps[n - 1]);
@@ -260,21 +273,24 @@ void prune_checkpoints(const TrainConfig *c, int newest) {
     int *steps, kept = 0;
     for (size_t i = checkpoint_steps(c->out_dir, "state", &steps); i-- > 0;) {
         if (steps[i] > newest) continue;
-        ckpt_path(path, sizeof path, c->out_dir, "model", steps[i]);
-        if (file_exists(path) && kept < c->keep_checkpoints) { kept++; continue; }
+        if (checkpoint_weights_kind(c->out_dir, steps[i]) && kept < c->keep_checkpoints) { kept++; continue; }
         ckpt_path(path, sizeof path, c->out_dir, "state", steps[i]);
-        remove(path); /* the state first: a model without its state is never resumed from */
-        ckpt_path(path, sizeof path, c->out_dir, "model", steps[i]);
-        remove(path);
+        remove(path); /* the state first: weights without their state are never resumed from */
+        for (int k = 0; k < 2; k++) {
+            ckpt_path(path, sizeof path, c->out_dir, WEIGHT_KINDS[k], steps[i]);
+            remove(path);
+        }
     }
     free(steps);
-    for (size_t i = checkpoint_steps(c->out_dir, "model", &steps); i-- > 0;) {
-        ckpt_path(path, sizeof path, c->out_dir, "state", steps[i]);
-        if (steps[i] >= newest || file_exists(path)) continue;
-        ckpt_path(path, sizeof path, c->out_dir, "model", steps[i]);
-        remove(path);
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = checkpoint_steps(c->out_dir, WEIGHT_KINDS[k], &steps); i-- > 0;) {
+            ckpt_path(path, sizeof path, c->out_dir, "state", steps[i]);
+            if (steps[i] >= newest || file_exists(path)) continue;
+            ckpt_path(path, sizeof path, c->out_dir, WEIGHT_KINDS[k], steps[i]);
+            remove(path);
+        }
+        free(steps);
     }
-    free(steps);
     /* atomic_open's temporary files (checkpoints, log.csv, loss.svg) that a
      * kill left: the folder's lock means no other process is writing them */
     if ((size_t)snprintf(path, sizeof path, "%s/*.??????.tmp", c->out_dir) >= sizeof path) die("%s: path too long", c->out_dir);

@@ -2,6 +2,8 @@
  * rundir.h: a training run's folder (--out DIR) and what the trainer keeps
  * in it:
  *   DIR/model_NNNNNNNN.bin   the weights at step N (llm.c's version 3 format)
+ *   DIR/lora_NNNNNNNN.bin    instead, with --lora: the adapters at step N (lora.c's
+ *                            format; they name their base checkpoint)
  *   DIR/state_NNNNNNNN.bin   everything else a resume needs: the step, the data
  *                            position, the RNG, every setting, AdamW's m and v
  *   DIR/log.csv              one row per step: train and validation loss, lr, time,
@@ -29,14 +31,18 @@ void lock_run_dir(const char *dir);
  * or not); if so, name gets the path of one of them (a state file first). */
 int find_checkpoint_file(const char *dir, char *name, size_t cap);
 
-/* Step p->step's checkpoint, model then state file, each written atomically. */
+/* Step p->step's checkpoint, weights (model or adapters) then state file,
+ * each written atomically. */
 void save_checkpoint(const TrainConfig *c, const TrainProgress *p, const GPT2 *model);
 /* Reads a state file's header and settings into *c and *p and the parameter
  * count of its optimizer state into *nparams; returns the file positioned at
  * AdamW's m and v, for the caller to read once the model is loaded. */
 FILE *read_state(const char *path, TrainConfig *c, TrainProgress *p, size_t *nparams);
-/* The newest step in `dir` with both a model and a state file, or -1. */
+/* The newest step in `dir` with both weights (a model or LoRA adapters file)
+ * and a state file, or -1. */
 int newest_checkpoint(const char *dir);
+/* "model" or "lora": which weights file step `step` of `dir` has; NULL if none. */
+const char *checkpoint_weights_kind(const char *dir, int step);
 /* After step `newest`'s checkpoint is complete: keep it and the newest
  * c->keep_checkpoints - 1 before it, delete the rest and any leftovers. */
 void prune_checkpoints(const TrainConfig *c, int newest);

@@ -70,8 +70,9 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
     int status = 0;
     for (int step = start + 1; step <= c->steps; step++) {
         float lr = learning_rate(c, step), norm;
-        /* at eval steps, the update-to-weight ratios need the weights from before the update */
-        int measure = (c->eval_every > 0 && step % c->eval_every == 0) || step == c->steps;
+        /* at eval steps, the update-to-weight ratios need the weights from before the
+         * update (of the whole model: with LoRA's frozen weights there is nothing to measure) */
+        int measure = ((c->eval_every > 0 && step % c->eval_every == 0) || step == c->steps) && !host->lora.rank;
         if (measure) {
             if (!before) before = xmalloc(host->num_parameters * sizeof(float), "weights before the update");
             be->sync_to_host(be->ctx, host);
@@ -189,7 +190,7 @@ static void checkpoint(Backend *be, GPT2 *host, const TrainConfig *c, TrainProgr
     p->data_batch = dl->batch;
     save_checkpoint(c, p, host);
     prune_checkpoints(c, p->step);
-    printf("checkpoint: %s/model_%08d.bin\n", c->out_dir, p->step);
+    printf("checkpoint: %s/%s_%08d.bin\n", c->out_dir, host->lora.rank ? "lora" : "model", p->step);
     fflush(stdout);
 }
 
@@ -254,11 +255,16 @@ float adamw_weight_decay(const AdamWConfig *opt, int tensor) {
 }
 
 /* params, grads, m and v share one layout (checkpoint order), so tensor i is
- * the same slice of all four, updated with its own weight decay. */
+ * the same slice of all four, updated with its own weight decay. With LoRA
+ * only the adapters train: every one of them is a 2-D matrix, so all decay
+ * (towards B A = 0, the base model). */
 void adamw_step(GPT2 *model, const AdamWConfig *opt, int t) {
-    if (!model->m_memory) {
-        model->m_memory = xcalloc(model->num_parameters, sizeof(float), "AdamW m");
-        model->v_memory = xcalloc(model->num_parameters, sizeof(float), "AdamW v");
+    gpt2_alloc_moments(model);
+    if (model->lora.rank > 0) {
+        TrainedParams a = gpt2_trained(model);
+        adamw_update(a.params, a.grads, a.m, a.v, a.n, opt->lr, opt->beta1, opt->beta2, opt->eps,
+                     opt->weight_decay, t);
+        return;
     }
     size_t off = 0;
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
@@ -283,13 +289,15 @@ float learning_rate(const TrainConfig *c, int step) {
 /* The L2 norm of all gradients as one vector, summed in double in a fixed
  * order so that it is reproducible. */
 static float grad_norm_cpu(const GPT2 *m) {
+    TrainedParams t = gpt2_trained(m);
     double sum = 0.0;
-    for (size_t i = 0; i < m->num_parameters; i++) sum += (double)m->grads_memory[i] * m->grads_memory[i];
+    for (size_t i = 0; i < t.n; i++) sum += (double)t.grads[i] * t.grads[i];
     return (float)sqrt(sum);
 }
 
 static void scale_grads_cpu(GPT2 *m, float s) {
-    for (size_t i = 0; i < m->num_parameters; i++) m->grads_memory[i] *= s;
+    TrainedParams t = gpt2_trained(m);
+    for (size_t i = 0; i < t.n; i++) t.grads[i] *= s;
 }
 
 /* Clipping: a gradient whose norm is above max_norm (if max_norm > 0) is
@@ -314,13 +322,11 @@ static void cpu_update(void *ctx, const AdamWConfig *opt, int t) { adamw_step(ct
 static void cpu_sync_to_host(void *ctx, GPT2 *host) { (void)ctx; (void)host; /* the host model is the model */ }
 static void cpu_load_opt_state(void *ctx, const float *m, const float *v) {
     GPT2 *model = ctx;
-    if (m == model->m_memory && v == model->v_memory) return; /* already the model's own */
-    if (!model->m_memory) {
-        model->m_memory = xcalloc(model->num_parameters, sizeof(float), "AdamW m");
-        model->v_memory = xcalloc(model->num_parameters, sizeof(float), "AdamW v");
-    }
-    memcpy(model->m_memory, m, model->num_parameters * sizeof(float));
-    memcpy(model->v_memory, v, model->num_parameters * sizeof(float));
+    gpt2_alloc_moments(model);
+    TrainedParams t = gpt2_trained(model);
+    if (m == t.m && v == t.v) return; /* already the model's own */
+    memcpy(t.m, m, t.n * sizeof(float));
+    memcpy(t.v, v, t.n * sizeof(float));
 }
 
 Backend backend_cpu(GPT2 *model) {
@@ -343,7 +349,8 @@ int train_main(int argc, char **argv, Backend (*open_backend)(GPT2 *model, const
     int has_val = train_setup(argc, argv, &c, &model, &p, &train_dl, &val_dl);
     Tokenizer *tok = (Tokenizer *)train_tokenizer(&c, &model);
     Backend be = open_backend(&model, &c);
-    if (model.m_memory) be.load_opt_state(be.ctx, model.m_memory, model.v_memory); /* resumed */
+    TrainedParams trained = gpt2_trained(&model);
+    if (trained.m) be.load_opt_state(be.ctx, trained.m, trained.v); /* resumed */
     int status = train(&c, &be, &model, &p, &train_dl, has_val ? &val_dl : NULL, tok);
     if (close_backend) close_backend(&be, &c);
     if (tok) tokenizer_free(tok);

@@ -27,6 +27,9 @@ typedef struct {
     int eval_every, eval_batches, sample_every, sample_tokens;
     int checkpoint_every, keep_checkpoints, shuffle, stop_after;
     uint64_t seed;
+    int lora_rank;       /* --lora R; 0: full fine-tuning */
+    float lora_alpha;    /* 0: the default, alpha = R */
+    unsigned lora_targets;
 } TrainConfig;
 
 /* What a checkpoint must hold, besides the weights and AdamW's m and v, for a

@@ -28,6 +28,7 @@ static const TrainConfig TRAIN_DEFAULTS = {
     .lr = 6e-4f, .lr_min = 6e-5f, .wd = 0.1f, .grad_clip = 1.0f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
     .eval_every = 50, .eval_batches = 10, .sample_every = 0, .sample_tokens = 64,
     .checkpoint_every = 0, .keep_checkpoints = 2, .shuffle = 1, .seed = 1337, .stop_after = 0,
+    .lora_rank = 0, .lora_alpha = 0, .lora_targets = 1u << LORA_QKV | 1u << LORA_ATTPROJ,
 };
 
 static void usage(FILE *f, const char *prog) {
@@ -41,6 +42,12 @@ static void usage(FILE *f, const char *prog) {
         "model (a new model, GPT-2 initialisation, V=50257):\n"
         "  --layers N --heads N --channels N --context N   (default 4 4 256 256)\n"
         "  --init CKPT            start from a checkpoint instead (fine-tuning)\n"
+        "LoRA (fine-tune --init's model through low-rank adapters; its weights stay frozen):\n"
+        "  --lora R               adapters of rank R: a matmul's weight W acts as W + (alpha/R) B A\n"
+        "  --lora-alpha X         the adapters' scale numerator alpha (default R, a scale of 1)\n"
+        "  --lora-targets LIST    which matmuls get adapters, from qkv,attproj,fc,fcproj\n"
+        "                         (default qkv,attproj). Checkpoints are then lora_N.bin adapters\n"
+        "                         files; ./merge_lora DIR OUT.bin makes a full checkpoint.\n"
         "optimisation:\n"
         "  -b, --batch N          sequences per micro-batch (default 8)\n"
         "  -t, --seq N            tokens per sequence, at most the context (default 128)\n"
@@ -120,6 +127,9 @@ static void parse_flags(TrainConfig *c, int argc, char **argv) {
         else if (FLAG("--checkpoint-every")) c->checkpoint_every = INT(0, 1000000000);
         else if (FLAG("--keep-checkpoints")) c->keep_checkpoints = INT(1, 1000000);
         else if (FLAG("--stop-after")) c->stop_after = INT(0, 1000000000);
+        else if (FLAG("--lora")) c->lora_rank = INT(1, 4096);
+        else if (FLAG("--lora-alpha")) c->lora_alpha = REAL(1e-6, 1e5);
+        else if (FLAG("--lora-targets")) c->lora_targets = lora_parse_targets(next_value(argc, argv, &i));
         else die_usage("unknown option '%s' (see --help)", a);
 #undef FLAG
 #undef INT
@@ -135,15 +145,30 @@ static const char *default_vocab_dir(void) {
     return env && *env ? env : "data/gpt2";
 }
 
-/* The model to train: the checkpoint being resumed, the --init checkpoint,
- * or a new GPT-2 of the --layers/--heads/--channels/--context shape. */
-static void load_model(GPT2 *host, const TrainConfig *c, const char *resume, int step) {
+/* The model to train: the checkpoint being resumed (with LoRA: its adapters
+ * on the base they name), the --init checkpoint (with fresh adapters under
+ * --lora), or a new GPT-2 of the --layers/--heads/--channels/--context shape. */
+static void load_model(GPT2 *host, TrainConfig *c, const char *resume, int step) {
     char path[1200];
     if (resume) {
-        ckpt_path(path, sizeof path, resume, "model", step);
-        gpt2_load(host, path);
+        const char *kind = checkpoint_weights_kind(resume, step);
+        ckpt_path(path, sizeof path, resume, kind, step);
+        if (!strcmp(kind, "lora")) {
+            LoRAFileInfo info = lora_read_info(path);
+            copy_string(c->init_path, sizeof c->init_path, info.base_path, path);
+            gpt2_load(host, c->init_path);
+            lora_load(host, path);
+            c->lora_rank = info.rank;
+            c->lora_alpha = info.alpha;
+            c->lora_targets = info.targets;
+        } else {
+            gpt2_load(host, path);
+        }
     } else if (c->init_path[0]) {
         gpt2_load(host, c->init_path);
+        if (c->lora_rank)
+            lora_init(host, c->lora_rank, c->lora_alpha > 0 ? c->lora_alpha : (float)c->lora_rank, c->lora_targets,
+                      c->seed);
     } else {
         if (c->channels % c->heads != 0)
             die_usage("--channels %d is not divisible by --heads %d", c->channels, c->heads);
@@ -153,19 +178,21 @@ static void load_model(GPT2 *host, const TrainConfig *c, const char *resume, int
     }
 }
 
-/* AdamW's m and v from the rest of an open state file (read_state read its head). */
+/* AdamW's m and v (of the trained parameters: all, or the adapters) from
+ * the rest of an open state file (read_state read its head). */
 static void restore_optimizer(GPT2 *host, FILE *state, const char *path, size_t state_params) {
-    if (state_params != host->num_parameters)
-        die("%s: optimizer state has %zu parameters, the model %zu", path, state_params, host->num_parameters);
-    host->m_memory = xmalloc(host->num_parameters * sizeof(float), "AdamW m");
-    host->v_memory = xmalloc(host->num_parameters * sizeof(float), "AdamW v");
-    xfread(host->m_memory, sizeof(float), host->num_parameters, state, path);
-    xfread(host->v_memory, sizeof(float), host->num_parameters, state, path);
+    gpt2_alloc_moments(host);
+    TrainedParams t = gpt2_trained(host);
+    if (state_params != t.n)
+        die("%s: optimizer state has %zu parameters, the %s %zu", path, state_params,
+            host->lora.rank ? "adapters" : "model", t.n);
+    xfread(t.m, sizeof(float), t.n, state, path);
+    xfread(t.v, sizeof(float), t.n, state, path);
     xfclose(state, path);
     /* a NaN here would pass into the weights at the first update (and into
      * the next checkpoint) although every gradient is finite */
-    for (size_t i = 0; i < host->num_parameters; i++) {
-        float m = host->m_memory[i], v = host->v_memory[i];
+    for (size_t i = 0; i < t.n; i++) {
+        float m = t.m[i], v = t.v[i];
         if (!isfinite(m)) die("%s: corrupt state: AdamW's m holds %g at parameter %zu", path, m, i);
         if (!isfinite(v) || v < 0) die("%s: corrupt state: AdamW's v holds %g at parameter %zu", path, v, i);
     }
@@ -184,7 +211,8 @@ static int flag_given(int argc, char **argv, const char *a, const char *b) {
  * another model (its shape, or --init's weights) cannot apply, so they are
  * refused rather than silently ignored. */
 static void refuse_model_flags_on_resume(int argc, char **argv) {
-    static const char *const fixed[] = {"--layers", "--heads", "--channels", "--context", "--init"};
+    static const char *const fixed[] = {"--layers", "--heads", "--channels", "--context", "--init",
+                                        "--lora", "--lora-alpha", "--lora-targets"};
     for (int i = 1; i < argc; i++)
         for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
             if (!strcmp(argv[i], fixed[k]))
@@ -212,7 +240,7 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
         copy_string(c->out_dir, sizeof c->out_dir, resume, "--resume");
         lock_run_dir(resume); /* before reading: no other run may be changing it */
         int step = newest_checkpoint(resume);
-        if (step < 0) die("%s: no checkpoint to resume from (no state_N.bin with its model_N.bin)", resume);
+        if (step < 0) die("%s: no checkpoint to resume from (no state_N.bin with its model_N.bin or lora_N.bin)", resume);
         ckpt_path(path, sizeof path, resume, "state", step);
         state = read_state(path, c, p, &state_params);
         if (p->step != step) die("%s: holds step %d, not %d", path, p->step, step);
@@ -225,6 +253,10 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
     if (resume && strcmp(c->out_dir, resume) != 0)
         die_usage("--resume %s continues the run in %s; --out %s names another folder (to branch the run, copy "
                   "the folder and resume the copy)", resume, resume, c->out_dir);
+    if (!resume && c->lora_rank && !c->init_path[0])
+        die_usage("--lora fine-tunes a trained model through adapters: give it one with --init CKPT");
+    if (!resume && !c->lora_rank && (flag_given(argc, argv, "--lora-alpha", "--lora-targets")))
+        die_usage("--lora-alpha and --lora-targets shape LoRA adapters: give --lora R too");
     if (c->lr_min > c->lr) {
         if (resume && !flag_given(argc, argv, "--lr", "--lr-min"))
             die("%s: corrupt state: lr_min %g is larger than lr %g", path, c->lr_min, c->lr);
@@ -262,6 +294,12 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
            "per epoch | %d steps\n",
            mc->L, mc->NH, mc->C, mc->maxT, mc->V, host->num_parameters / 1e6, c->B, c->T, c->grad_accum,
            train_dl->total_batches, c->steps);
+    if (host->lora.rank) {
+        char list[64];
+        printf("LoRA: rank %d, alpha %g, on %s: %.3fM trained parameters (%.2f%% of the model's, which stay frozen)\n",
+               host->lora.rank, host->lora.alpha, lora_target_list(host->lora.targets, list, sizeof list),
+               host->lora.num_parameters / 1e6, 100.0 * host->lora.num_parameters / host->num_parameters);
+    }
     fflush(stdout); /* shown at once, even through a pipe */
     return has_val;
 }

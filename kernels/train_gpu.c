@@ -33,10 +33,7 @@ static void gpu_update(void *ctx, const AdamWConfig *opt, int t) {
 }
 static void gpu_sync_to_host(void *ctx, GPT2 *host) {
     gpt2_gpu_params_to_host(ctx, host);
-    if (!host->m_memory) {
-        host->m_memory = xcalloc(host->num_parameters, sizeof(float), "AdamW m");
-        host->v_memory = xcalloc(host->num_parameters, sizeof(float), "AdamW v");
-    }
+    gpt2_alloc_moments(host);
     gpt2_gpu_opt_state_to_host(ctx, host->m_memory, host->v_memory);
 }
 static void gpu_load_opt_state(void *ctx, const float *m, const float *v) { gpt2_gpu_opt_state_from_host(ctx, m, v); }
@@ -45,6 +42,7 @@ static void gpu_load_opt_state(void *ctx, const float *m, const float *v) { gpt2
  * copy of them and everything a step needs for (B,T) batches. */
 static Backend open_gpu(GPT2 *model, const TrainConfig *c) {
     if (!gpu_available()) die("train_gpu: no CUDA GPU found (use ./train on the CPU)");
+    if (model->lora.rank) die_usage("--lora trains on the CPU (./train): the GPU path has no adapter kernels");
     Backend b = {.ctx = gpt2_gpu_create(model, c->B, c->T), .name = "gpu", .forward = gpu_forward,
                  .mean_loss = gpu_mean_loss, .zero_grad = gpu_zero_grad, .backward = gpu_backward,
                  .grad_norm = gpu_grad_norm, .scale_grads = gpu_scale_grads, .update = gpu_update,

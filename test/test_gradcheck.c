@@ -8,6 +8,9 @@
  * gradient from gpt2_backward. The same double forward also checks the float
  * logits and loss. Small random models with awkward shapes: C not a power of
  * two, NH = 3, V not a multiple of 128, T < maxT and T == maxT.
+ * With LoRA adapters on all four matmuls the same check covers every A and B
+ * (the reference adds s B (A x) to each adapted layer's output, written from
+ * the formula), and the frozen base gets no gradient at all.
  */
 #include <math.h>
 #include <stdio.h>
@@ -67,9 +70,34 @@ static void ref_linear(double *out, const double *x, const double *w, const doub
     }
 }
 
-/* Mean cross-entropy of a (B,T) batch; if logits_out, also the (B,T,V) logits. */
-static double ref_forward(const GPT2Config *c, const double *params, const int *x, const int *y, int B, int T,
-                          double *logits_out) {
+/* LoRA adapters in double: per target, a (L,R,in) and b (L,out,R), or NULL. */
+typedef struct {
+    const double *a[NUM_LORA_TARGETS], *b[NUM_LORA_TARGETS];
+    int R;
+    double scale;
+} RefLora;
+
+/* out (outn) += scale * b (a x) for layer l's adapter on target t, if there is one. */
+static void ref_adapter(double *out, const double *x, const RefLora *lo, int t, int l, int in, int outn) {
+    if (!lo || !lo->a[t]) return;
+    int R = lo->R;
+    const double *a = lo->a[t] + (size_t)l * R * in, *b = lo->b[t] + (size_t)l * outn * R;
+    double h[64];
+    for (int r = 0; r < R; r++) {
+        h[r] = 0;
+        for (int i = 0; i < in; i++) h[r] += a[(size_t)r * in + i] * x[i];
+    }
+    for (int o = 0; o < outn; o++) {
+        double s = 0;
+        for (int r = 0; r < R; r++) s += b[(size_t)o * R + r] * h[r];
+        out[o] += lo->scale * s;
+    }
+}
+
+/* Mean cross-entropy of a (B,T) batch; if logits_out, also the (B,T,V) logits.
+ * lora: adapters on the matmuls, or NULL. */
+static double ref_forward(const GPT2Config *c, const double *params, const RefLora *lora, const int *x, const int *y,
+                          int B, int T, double *logits_out) {
     RefParams p = ref_params(c, params);
     int C = c->C, NH = c->NH, hs = C / NH, V = c->V;
     double *h = calloc((size_t)T * C, sizeof(double)), *ln = calloc((size_t)T * C, sizeof(double));
@@ -85,6 +113,7 @@ static double ref_forward(const GPT2Config *c, const double *params, const int *
             for (int t = 0; t < T; t++) {
                 ref_layernorm(ln + t * C, h + t * C, p.ln1w + lC, p.ln1b + lC, C);
                 ref_linear(qkv + t * 3 * C, ln + t * C, p.qkvw + 3 * lC * C, p.qkvb + 3 * lC, C, 3 * C);
+                ref_adapter(qkv + t * 3 * C, ln + t * C, lora, LORA_QKV, l, C, 3 * C);
             }
             for (int hh = 0; hh < NH; hh++) {
                 for (int t = 0; t < T; t++) {
@@ -105,14 +134,17 @@ static double ref_forward(const GPT2Config *c, const double *params, const int *
             }
             for (int t = 0; t < T; t++) {
                 ref_linear(tmp, y_att + t * C, p.attprojw + lC * C, p.attprojb + lC, C, C);
+                ref_adapter(tmp, y_att + t * C, lora, LORA_ATTPROJ, l, C, C);
                 for (int i = 0; i < C; i++) h[t * C + i] += tmp[i];
                 ref_layernorm(ln + t * C, h + t * C, p.ln2w + lC, p.ln2b + lC, C);
                 ref_linear(tmp, ln + t * C, p.fcw + 4 * lC * C, p.fcb + 4 * lC, C, 4 * C);
+                ref_adapter(tmp, ln + t * C, lora, LORA_FC, l, C, 4 * C);
                 for (int i = 0; i < 4 * C; i++) {
                     double v = tmp[i];
                     tmp[i] = 0.5 * v * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (v + 0.044715 * v * v * v)));
                 }
                 ref_linear(tmp2, tmp, p.fcprojw + 4 * lC * C, p.fcprojb + lC, 4 * C, C);
+                ref_adapter(tmp2, tmp, lora, LORA_FCPROJ, l, 4 * C, C);
                 for (int i = 0; i < C; i++) h[t * C + i] += tmp2[i];
             }
         }
@@ -165,7 +197,7 @@ static void gradcheck(const char *name, GPT2Config c, int B, int T) {
 
     /* forward: float logits and loss against the double reference */
     double *ref_logits = malloc(BT * c.V * sizeof(double));
-    double ref_loss = ref_forward(&c, pd, x, y, B, T, ref_logits);
+    double ref_loss = ref_forward(&c, pd, NULL, x, y, B, T, ref_logits);
     gpt2_forward(&m, x, y, B, T);
     double worst = 0;
     for (size_t i = 0; i < BT * c.V; i++) worst = fmax(worst, fabs(m.acts.logits[i] - ref_logits[i]));
@@ -194,9 +226,9 @@ static void gradcheck(const char *name, GPT2Config c, int B, int T) {
             if (t == 0 && j >= (size_t)c.V * c.C) j %= (size_t)c.V * c.C; /* padded rows: checked below */
             double saved = pd[off + j];
             pd[off + j] = saved + h;
-            double lp = ref_forward(&c, pd, x, y, B, T, NULL);
+            double lp = ref_forward(&c, pd, NULL, x, y, B, T, NULL);
             pd[off + j] = saved - h;
-            double lm = ref_forward(&c, pd, x, y, B, T, NULL);
+            double lm = ref_forward(&c, pd, NULL, x, y, B, T, NULL);
             pd[off + j] = saved;
             double fd = (lp - lm) / (2 * h);
             double err = fabs(fd - g[j]);
@@ -216,6 +248,93 @@ static void gradcheck(const char *name, GPT2Config c, int B, int T) {
     CHECK(padmax == 0.0, label, "max |grad| %.3g in rows V..Vp-1", padmax);
 
     free(x); free(y); free(pd); free(ref_logits);
+    gpt2_free(&m);
+}
+
+/* LoRA: adapters of rank R on all four matmuls of a random model, with B
+ * drawn random too (at LoRA's start B = 0, and then A's gradient is zero:
+ * a check of nothing). The float logits and loss against the double reference
+ * with adapters; every adapter tensor's gradient against finite differences;
+ * the frozen parameters have no gradient buffer and do not move. */
+static void gradcheck_lora(const char *name, GPT2Config c, int B, int T, int R) {
+    char label[160];
+    GPT2 m;
+    random_model(&m, &c);
+    unsigned all = (1u << NUM_LORA_TARGETS) - 1;
+    lora_init(&m, R, 2.0f * R, all, 5);
+    LoRA *lo = &m.lora;
+    for (int t = 0; t < NUM_LORA_TARGETS; t++) {
+        int in, out;
+        lora_target_shape(&c, t, &in, &out);
+        for (size_t j = 0; j < (size_t)c.L * out * R; j++) lo->b[t][j] = (float)(0.3 * rand_normal());
+    }
+    gpt2_alloc(&m, B, T);
+    snprintf(label, sizeof label, "gradcheck/%s/lora_frozen_base_has_no_gradients", name);
+    CHECK(m.grads_memory == NULL, label, "grads_memory allocated");
+    size_t BT = (size_t)B * T;
+    int *x = malloc(BT * sizeof(int)), *y = malloc(BT * sizeof(int));
+    for (size_t i = 0; i < BT; i++) {
+        x[i] = (int)(rand_uniform() * c.V);
+        y[i] = (int)(rand_uniform() * c.V);
+    }
+    double *pd = malloc(m.num_parameters * sizeof(double));
+    for (size_t i = 0; i < m.num_parameters; i++) pd[i] = m.params_memory[i];
+    double *ad = malloc(lo->num_parameters * sizeof(double));
+    for (size_t i = 0; i < lo->num_parameters; i++) ad[i] = lo->params_memory[i];
+    RefLora ref = {.R = R, .scale = 2.0};
+    for (int t = 0; t < NUM_LORA_TARGETS; t++) {
+        ref.a[t] = ad + (lo->a[t] - lo->params_memory);
+        ref.b[t] = ad + (lo->b[t] - lo->params_memory);
+    }
+
+    double *ref_logits = malloc(BT * c.V * sizeof(double));
+    double ref_loss = ref_forward(&c, pd, &ref, x, y, B, T, ref_logits);
+    gpt2_forward(&m, x, y, B, T);
+    double worst = 0;
+    for (size_t i = 0; i < BT * c.V; i++) worst = fmax(worst, fabs(m.acts.logits[i] - ref_logits[i]));
+    snprintf(label, sizeof label, "gradcheck/%s/logits_vs_double", name);
+    CHECK(worst <= 1e-5, label, "max abs diff %.3e", worst);
+    snprintf(label, sizeof label, "gradcheck/%s/loss_vs_double", name);
+    CHECK(fabs(m.mean_loss - ref_loss) <= 1e-5, label, "%.9g vs %.9g", m.mean_loss, ref_loss);
+
+    float *before = malloc(m.num_parameters * sizeof(float));
+    memcpy(before, m.params_memory, m.num_parameters * sizeof(float));
+    gpt2_zero_grad(&m);
+    gpt2_backward(&m);
+    static const char *const names[NUM_LORA_TARGETS] = {"qkv", "attproj", "fc", "fcproj"};
+    const double h = 1e-4;
+    for (int t = 0; t < NUM_LORA_TARGETS; t++) {
+        int in, out;
+        lora_target_shape(&c, t, &in, &out);
+        for (int which = 0; which < 2; which++) { /* A, then B */
+            const float *g = which ? lo->db[t] : lo->da[t];
+            size_t off = (size_t)((which ? lo->b[t] : lo->a[t]) - lo->params_memory);
+            size_t sz = which ? (size_t)c.L * out * R : (size_t)c.L * R * in;
+            size_t argmax = 0;
+            double gmax = 0, worst_err = 0, worst_fd = 0, worst_g = 0;
+            for (size_t j = 0; j < sz; j++)
+                if (fabs(g[j]) > gmax) { gmax = fabs(g[j]); argmax = j; }
+            for (int k = 0; k < 7; k++) {
+                size_t j = k == 0 ? argmax : (size_t)(rand_uniform() * sz);
+                double saved = ad[off + j];
+                ad[off + j] = saved + h;
+                double lp = ref_forward(&c, pd, &ref, x, y, B, T, NULL);
+                ad[off + j] = saved - h;
+                double lm = ref_forward(&c, pd, &ref, x, y, B, T, NULL);
+                ad[off + j] = saved;
+                double fd = (lp - lm) / (2 * h), err = fabs(fd - g[j]);
+                if (err > worst_err) { worst_err = err; worst_fd = fd; worst_g = g[j]; }
+            }
+            double tol = 1e-3 * gmax + 1e-6;
+            snprintf(label, sizeof label, "gradcheck/%s/lora_%s_%s", name, names[t], which ? "B" : "A");
+            CHECK(worst_err <= tol && gmax > 0, label, "backward %.6g, finite difference %.6g (tol %.2g, max|g| %.3g)",
+                  worst_g, worst_fd, tol, gmax);
+        }
+    }
+    snprintf(label, sizeof label, "gradcheck/%s/lora_base_untouched", name);
+    CHECK(!memcmp(before, m.params_memory, m.num_parameters * sizeof(float)) && m.grads_memory == NULL, label,
+          "the frozen parameters changed or got gradients");
+    free(x); free(y); free(pd); free(ad); free(ref_logits); free(before);
     gpt2_free(&m);
 }
 
@@ -314,6 +433,10 @@ int main(void) {
     gradcheck("C12_NH3_V37_T5of8", (GPT2Config){.maxT = 8, .V = 37, .Vp = 64, .L = 2, .NH = 3, .C = 12}, 2, 5);
     gradcheck("C10_NH2_V130_T6of6", (GPT2Config){.maxT = 6, .V = 130, .Vp = 256, .L = 1, .NH = 2, .C = 10}, 3, 6);
     gradcheck("C8_NH1_V5_T1", (GPT2Config){.maxT = 4, .V = 5, .Vp = 5, .L = 3, .NH = 1, .C = 8}, 2, 1);
+    gradcheck_lora("lora_R3_C12_NH3_V37_T5of8", (GPT2Config){.maxT = 8, .V = 37, .Vp = 64, .L = 2, .NH = 3, .C = 12},
+                   2, 5, 3);
+    gradcheck_lora("lora_R1_C8_NH2_V20_T4", (GPT2Config){.maxT = 4, .V = 20, .Vp = 32, .L = 1, .NH = 2, .C = 8}, 3, 4,
+                   1);
     varying_batch();
     gradient_accumulation();
     return check_failures ? 1 : 0;
