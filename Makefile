@@ -61,7 +61,7 @@ LIB_SRC  = common.c $(MODEL_SRC) $(TRAIN_SRC) json.c tokenizer.c safetensors.c h
 # train.c is in the library too (train_lib.o: without its main), for AdamW and
 # the loop; ./train links train.o (with main) in its place.
 LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/train_lib.o
-PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/inspect $(BIN)/import_hf $(BIN)/export_hf $(BUILD)/gen_unicode
+PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/inspect $(BIN)/import_hf $(BIN)/export_hf $(BIN)/merge_lora $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
            $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors \
            $(BUILD)/test_generate
@@ -99,6 +99,8 @@ $(BIN)/inspect: $(BUILD)/tools/inspect.o $(LIB_OBJ)
 $(BIN)/import_hf: $(BUILD)/tools/import_hf.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/export_hf: $(BUILD)/tools/export_hf.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/merge_lora: $(BUILD)/tools/merge_lora.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/test_%: $(BUILD)/test/test_%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
