@@ -64,7 +64,7 @@ LIB_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/train_lib.o
 PROGRAMS = $(BIN)/test_gpt2 $(BIN)/tokenize $(BIN)/train $(BIN)/generate $(BIN)/inspect $(BIN)/import_hf $(BIN)/export_hf $(BIN)/merge_lora $(BUILD)/gen_unicode
 C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcache $(BUILD)/test_tokenizer \
            $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors \
-           $(BUILD)/test_generate
+           $(BUILD)/test_generate $(BUILD)/test_lora
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
            test/test_hf.sh test/test_inspect.sh test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh
 # Helper programs the shell tests call (not tests themselves).

@@ -13,6 +13,7 @@ source "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 HAVE_VOCAB=; [ -f "$VOCAB/encoder.json" ] && [ -f "$VOCAB/vocab.bpe" ] && HAVE_VOCAB=1
 T="$BIN/tokenize" TR="$BIN/train" G="$BIN/generate" IMP="$BIN/import_hf" EXP="$BIN/export_hf" TG="$BIN/test_gpt2"
+ML="$BIN/merge_lora"
 ST="$BUILD/make_safetensors"
 OUT="$TMP/out"
 mkdir -p "$OUT" "$TMP/dir"
@@ -79,6 +80,15 @@ resume_copy rs_model; truncate -s 2000 "$TMP/rs_model/model_00000002.bin"
 resume_copy rs_nostate; rm "$TMP/rs_nostate"/state_*
 resume_copy rs_T; printf '\x40\0\0\0' | dd of="$TMP/rs_T/state_00000002.bin" bs=1 seek=16 conv=notrunc status=none
 resume_copy rs_lrmin; printf '\0\0\x80\x3f' | dd of="$TMP/rs_lrmin/state_00000002.bin" bs=1 seek=132 conv=notrunc status=none
+# LoRA runs on MODEL: lgood; lmoved, whose base is gone; lswapped, whose base
+# file now holds another model of the same shape (seed 7); broken adapters files
+"$TR" --train "$TMP/data.bin" --seed 7 "${small[@]}" --out "$TMP/good7" >/dev/null 2>&1
+lora_run() { cp "$MODEL" "$TMP/base_$1.bin"; rm -rf "$TMP/$1"
+    "$TR" --train "$TMP/data.bin" --init "$TMP/base_$1.bin" --lora 2 -b 2 -t 8 --steps 2 --out "$TMP/$1" >/dev/null 2>&1 ||
+        fail bad_inputs/setup "LoRA run $1 failed"; }
+for r in lgood lmoved lswapped lshort lmagic; do lora_run $r; done
+rm "$TMP/base_lmoved.bin"; cp "$TMP/good7/model_00000002.bin" "$TMP/base_lswapped.bin"
+truncate -s -4 "$TMP/lshort/lora_00000002.bin"; printf 'junk' | dd of="$TMP/lmagic/lora_00000002.bin" conv=notrunc status=none
 # a folder holding only a model file (no state): a new run must not prune it
 mkdir -p "$TMP/lone" "$TMP/lockd" "$TMP/other"; cp "$MODEL" "$TMP/lone/model_00000001.bin"
 
@@ -440,6 +450,27 @@ export/out_is_a_file | 1 | hello.txt: exists and is not a directory | "$EXP" "$T
 export/out_unwritable | 1 | /proc/nope: cannot create directory | "$EXP" "$TMP/ck_ok.bin" /proc/nope
 export/vocab_missing | 1 | nodir: no vocabulary here | "$EXP" "$TMP/ck_ok.bin" "$OUT/x" --vocab "$TMP/nodir"
 export/vocab_larger_than_model | 1 | ck_ok.bin: the model's vocabulary has 8 tokens, but the one in .* has 50257: they must match | "$EXP" "$TMP/ck_ok.bin" "$OUT/x" --vocab "$VOCAB"
+# --- LoRA (train --lora, merge_lora)
+lora/needs_init | 2 | --lora fine-tunes a trained model through adapters: give it one with --init | "$TR" --train "$TMP/data.bin" --lora 4 --out "$OUT/r"
+lora/rank_zero | 2 | --lora: 0 is out of range \[1, 4096\] | "$TR" --train "$TMP/data.bin" --init "$MODEL" --lora 0 --out "$OUT/r"
+lora/unknown_target | 2 | --lora-targets: 'mlp' is not one of qkv, attproj, fc, fcproj | "$TR" --train "$TMP/data.bin" --init "$MODEL" --lora 4 --lora-targets qkv,mlp --out "$OUT/r"
+lora/empty_target | 2 | --lora-targets: '' is not one of | "$TR" --train "$TMP/data.bin" --init "$MODEL" --lora 4 --lora-targets qkv, --out "$OUT/r"
+lora/alpha_without_rank | 2 | --lora-alpha and --lora-targets shape LoRA adapters: give --lora R too | "$TR" --train "$TMP/data.bin" --init "$MODEL" --lora-alpha 16 --out "$OUT/r"
+lora/rank_on_resume | 2 | --lora cannot change on --resume | "$TR" --resume "$TMP/lgood" --lora 4
+lora/resume_base_gone | 1 | base_lmoved.bin: cannot open | "$TR" --resume "$TMP/lmoved" --steps 3
+lora/resume_other_base | 1 | lswapped/lora_00000002.bin: these adapters were trained on another base checkpoint \(it names .*base_lswapped.bin\) | "$TR" --resume "$TMP/lswapped" --steps 3
+lora/resume_truncated_adapters | 1 | lshort/lora_00000002.bin: file is [0-9]+ bytes, but adapters of rank 2 for L=1 C=8 need [0-9]+ | "$TR" --resume "$TMP/lshort" --steps 3
+lora/resume_not_adapters | 1 | lmagic/lora_00000002.bin: not a gpt2c LoRA adapters file | "$TR" --resume "$TMP/lmagic" --steps 3
+merge/no_arguments | 2 | usage: merge_lora RUN_DIR\|ADAPTERS OUT.bin | "$ML"
+merge/unknown_option | 2 | unknown option --frob | "$ML" --frob a b
+merge/too_many_arguments | 2 | too many arguments | "$ML" a b c
+merge/empty_folder | 1 | dir: no checkpoint \(no state_N.bin with its lora_N.bin\) | "$ML" "$TMP/dir" "$OUT/m.bin"
+merge/full_fine_tuning_run | 1 | good/model_00000002.bin: a full fine-tuning checkpoint, not LoRA adapters: it needs no merge | "$ML" "$TMP/good" "$OUT/m.bin"
+merge/not_adapters | 1 | model_00000002.bin: not a gpt2c LoRA adapters file | "$ML" "$MODEL" "$OUT/m.bin"
+merge/other_base | 1 | these adapters were trained on another base checkpoint | "$ML" "$TMP/lgood" "$OUT/m.bin" --base "$TMP/good7/model_00000002.bin"
+merge/base_gone | 1 | base_lmoved.bin: cannot open | "$ML" "$TMP/lmoved" "$OUT/m.bin"
+merge/truncated_adapters | 1 | lshort/lora_00000002.bin: file is [0-9]+ bytes | "$ML" "$TMP/lshort/lora_00000002.bin" "$OUT/m.bin"
+merge/out_unwritable | 1 | /proc/nope/m.bin.*: cannot create | "$ML" "$TMP/lgood" /proc/nope/m.bin
 import/unknown_option | 2 | unknown option --frobnicate | "$IMP" --frobnicate a b
 import/too_many_arguments | 2 | too many arguments | "$IMP" a b c
 TABLE

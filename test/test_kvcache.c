@@ -1,6 +1,7 @@
 /*
  * test_kvcache: generation's one-token step with the key/value cache gives the
- * same logits as a full forward pass over the whole prefix, at every position.
+ * same logits as a full forward pass over the whole prefix, at every position;
+ * with LoRA adapters too (the step applies them as the full pass does).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -10,11 +11,17 @@
 #include "../gpt2.h"
 #include "check.h"
 
-static void kv_matches_full(const char *name, GPT2Config c, unsigned seed) {
+/* lora_rank > 0: adapters on all four matmuls, B random (not LoRA's zero start) */
+static void kv_matches_full(const char *name, GPT2Config c, unsigned seed, int lora_rank) {
     GPT2 m;
     gpt2_init_empty(&m, &c);
     srand(seed);
     for (size_t i = 0; i < m.num_parameters; i++) m.params_memory[i] = 0.2f * ((float)((double)rand() / RAND_MAX) - 0.5f);
+    if (lora_rank) {
+        lora_init(&m, lora_rank, 1.5f * lora_rank, (1u << NUM_LORA_TARGETS) - 1, seed);
+        for (size_t i = 0; i < m.lora.num_parameters; i++)
+            m.lora.params_memory[i] = 0.3f * ((float)((double)rand() / RAND_MAX) - 0.5f);
+    }
     int T = c.maxT;
     gpt2_alloc(&m, 1, T);
     gpt2_kv_alloc(&m);
@@ -35,7 +42,8 @@ static void kv_matches_full(const char *name, GPT2Config c, unsigned seed) {
 }
 
 int main(void) {
-    kv_matches_full("kv_cache_equals_full_forward/C12_NH3_L2_T9", (GPT2Config){9, 37, 64, 2, 3, 12}, 1);
-    kv_matches_full("kv_cache_equals_full_forward/C64_NH4_L3_T32", (GPT2Config){32, 300, 384, 3, 4, 64}, 2);
+    kv_matches_full("kv_cache_equals_full_forward/C12_NH3_L2_T9", (GPT2Config){9, 37, 64, 2, 3, 12}, 1, 0);
+    kv_matches_full("kv_cache_equals_full_forward/C64_NH4_L3_T32", (GPT2Config){32, 300, 384, 3, 4, 64}, 2, 0);
+    kv_matches_full("kv_cache_equals_full_forward/lora_R4_C12_NH3_L2_T9", (GPT2Config){9, 37, 64, 2, 3, 12}, 3, 4);
     return check_failures ? 1 : 0;
 }

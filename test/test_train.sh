@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 vocab="$VOCAB"
 if [ ! -f "$vocab/encoder.json" ]; then
-    for t in learns resume_bit_identical sigINT_checkpoint sigTERM_checkpoint second_run_on_a_folder_refused sample_valid_utf8 generate; do skip "train/$t" "no vocabulary in $vocab"; done
+    for t in learns resume_bit_identical sigINT_checkpoint sigTERM_checkpoint second_run_on_a_folder_refused sample_valid_utf8 generate lora_learns lora_resume_bit_identical merge_lora_generates; do skip "train/$t" "no vocabulary in $vocab"; done
     exit 0
 fi
 export GPT2_VOCAB_DIR=$vocab
@@ -119,4 +119,33 @@ check generate/echoes_prompt grep -q '^ROMEO:' "$TMP/g1"
 check generate/chinese_prompt grep -q '^今天天气很好' "$TMP/g3"
 check generate/sampling_seeded cmp -s <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null) \
     <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null)
+
+# 6. LoRA: the model of 1 fine-tuned through adapters on another text (this
+# repository's C sources). Validation loss falls; the checkpoints are small
+# adapters files (no model file); resume is bit-identical, samples included
+# (they run through the adapters); merge_lora makes a checkpoint generate reads.
+cat gpt2.c lora.c train.c | head -c 60000 >"$TMP/code.txt"
+"$BIN/tokenize" shard --val-fraction 0.1 --out "$TMP/code" "$TMP/code.txt" 2>/dev/null
+lora=(--init "$model" --train "$TMP/code_train.bin" --val "$TMP/code_val.bin" -b 4 -t 32)
+"$BIN/train" "${lora[@]}" --lora 8 --lora-targets qkv,attproj,fc,fcproj --steps 60 --lr 1e-2 --warmup 5 \
+    --eval-every 20 --eval-batches 4 --out "$TMP/lora" >"$TMP/lora.log" 2>&1
+first=$(grep -m1 'val loss' "$TMP/lora.log" | awk '{print $NF}')
+last=$(grep 'val loss' "$TMP/lora.log" | tail -1 | awk '{print $NF}')
+if awk -v a="$first" -v b="$last" 'BEGIN { exit !(a > 0 && b < a - 0.3) }'; then pass "train/lora_learns ($first -> $last)"
+else fail train/lora_learns "val loss $first -> $last; $(tail -2 "$TMP/lora.log")"; fi
+check train/lora_checkpoint_is_adapters [ -f "$TMP/lora/lora_00000060.bin" ] && [ -f "$TMP/lora/state_00000060.bin" ] && \
+    [ ! -e "$TMP/lora/model_00000060.bin" ] && [ "$(stat -c %s "$TMP/lora/lora_00000060.bin")" -lt $(( $(stat -c %s "$model") / 4 )) ]
+check train/lora_line_says_what_trains grep -q '^LoRA: rank 8, alpha 8, on qkv,attproj,fc,fcproj' "$TMP/lora.log"
+common=("${lora[@]}" --lora 3 --lora-alpha 6 --steps 8 --warmup 2 --grad-accum 2 --eval-every 3 --eval-batches 2
+        --sample-every 3 --sample-tokens 8 --grad-clip 0.5)
+"$BIN/train" "${common[@]}" --out "$TMP/la" >"$TMP/la.log" 2>&1
+"$BIN/train" "${common[@]}" --out "$TMP/lb" --stop-after 4 >"$TMP/lb1.log" 2>&1
+"$BIN/train" --resume "$TMP/lb" >"$TMP/lb2.log" 2>&1
+check train/lora_resume_bit_identical cmp -s "$TMP/la/lora_00000008.bin" "$TMP/lb/lora_00000008.bin"
+check train/lora_resume_same_samples cmp -s <(grep -a -A2 -- '---- sample' "$TMP/la.log" | tail -3) \
+    <(grep -a -A2 -- '---- sample' "$TMP/lb2.log" | tail -3)
+if "$BIN/merge_lora" "$TMP/lora" "$TMP/merged.bin" >"$TMP/m.log" 2>&1 &&
+   "$BIN/generate" --model "$TMP/merged.bin" --prompt "int main" --tokens 8 --temperature 0 >"$TMP/g4" 2>/dev/null &&
+   grep -q '^int main' "$TMP/g4"; then pass train/merge_lora_generates
+else fail train/merge_lora_generates "$(head -c 300 "$TMP/m.log")"; fi
 # Bad data and bad flags: test/bad_inputs.sh.
