@@ -42,7 +42,8 @@ static void gpu_load_opt_state(void *ctx, const float *m, const float *v) { gpt2
  * copy of them and everything a step needs for (B,T) batches. */
 static Backend open_gpu(GPT2 *model, const TrainConfig *c) {
     if (!gpu_available()) die("train_gpu: no CUDA GPU found (use ./train on the CPU)");
-    if (model->lora.rank) die_usage("--lora trains on the CPU (./train): the GPU path has no adapter kernels");
+    if (model->lora.rank) /* a resumed LoRA run */
+        die("%s: a LoRA run; it continues on the CPU (./train --resume %s)", c->out_dir, c->out_dir);
     Backend b = {.ctx = gpt2_gpu_create(model, c->B, c->T), .name = "gpu", .forward = gpu_forward,
                  .mean_loss = gpu_mean_loss, .zero_grad = gpu_zero_grad, .backward = gpu_backward,
                  .grad_norm = gpu_grad_norm, .scale_grads = gpu_scale_grads, .update = gpu_update,
@@ -74,5 +75,9 @@ static int take_gpu_options(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     argc = take_gpu_options(argc, argv);
+    /* refused before the model is loaded (gigabytes, for the sizes LoRA is for) */
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--lora", 6))
+            die_usage("%s: LoRA trains on the CPU (./train); the GPU path has no adapter kernels", argv[i]);
     return train_main(argc, argv, open_gpu, close_gpu);
 }

@@ -101,3 +101,8 @@ grep -h 'gpt2c' "$TMP/g2.log" "$TMP/g2c.log" "$TMP/c2.log" "$TMP/c2g.log"
 same_losses emu/train_resumes_train_gpu_checkpoint "$TMP/cpu/log.csv" "$TMP/g2c/log.csv" 3
 same_losses emu/train_gpu_resumes_train_checkpoint "$TMP/cpu/log.csv" "$TMP/c2g/log.csv" 3
 check emu/resumed_runs_reach_step_4 test -f "$TMP/g2c/model_00000004.bin" -a -f "$TMP/c2g/model_00000004.bin"
+# LoRA trains on the CPU only: train_gpu refuses --lora before loading anything,
+# and a LoRA run's folder on --resume
+expect_error emu/train_gpu_refuses_lora 2 'LoRA trains on the CPU' "$EMU/train_gpu" "${flags[@]}" --init "$TMP/cpu/model_00000004.bin" --lora 2 --out "$TMP/gl"
+run "$BIN/train" "$TMP/lr.log" "${flags[@]}" --init "$TMP/cpu/model_00000004.bin" --lora 2 --steps 2 --out "$TMP/lr"
+expect_error emu/train_gpu_refuses_lora_resume 1 'lr: a LoRA run; it continues on the CPU' "$EMU/train_gpu" --resume "$TMP/lr"
