@@ -250,6 +250,14 @@ void atomic_commit_all(AtomicFile *files, int n) {
     for (int i = 0; i < n; i++) atomic_rename(&files[i]);
 }
 
+void header_put_u64(int32_t *h, int slot, uint64_t v) {
+    h[slot] = (int32_t)(uint32_t)(v & 0xFFFFFFFFu);
+    h[slot + 1] = (int32_t)(uint32_t)(v >> 32);
+}
+uint64_t header_get_u64(const int32_t *h, int slot) {
+    return (uint64_t)(uint32_t)h[slot] | (uint64_t)(uint32_t)h[slot + 1] << 32;
+}
+
 void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]) {
     size_t got = fread(header, sizeof(int32_t), HEADER_INTS, f);
     if (got != HEADER_INTS) {

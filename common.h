@@ -78,6 +78,9 @@ void atomic_commit_all(AtomicFile *files, int n);
 /* The 256-int32 header that starts every llm.c-format file. */
 #define HEADER_INTS 256
 void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]);
+/* A uint64 in two header slots, low word first (the gpt2c files' convention). */
+void header_put_u64(int32_t *h, int slot, uint64_t v);
+uint64_t header_get_u64(const int32_t *h, int slot);
 
 /* Strict number parsing for command-line values: die_usage on junk. */
 long parse_long(const char *s, const char *flag, long min, long max);

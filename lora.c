@@ -187,13 +187,6 @@ uint64_t lora_base_fingerprint(const GPT2 *model) {
     return h;
 }
 
-static void put_u64(int32_t *h, int slot, uint64_t v) {
-    h[slot] = (int32_t)(uint32_t)(v & 0xFFFFFFFFu);
-    h[slot + 1] = (int32_t)(uint32_t)(v >> 32);
-}
-static uint64_t get_u64(const int32_t *h, int slot) {
-    return (uint64_t)(uint32_t)h[slot] | (uint64_t)(uint32_t)h[slot + 1] << 32;
-}
 
 void lora_save(const GPT2 *model, const char *base_path, const char *path) {
     const LoRA *lo = &model->lora;
@@ -205,9 +198,9 @@ void lora_save(const GPT2 *model, const char *base_path, const char *path) {
     h[4] = model->config.L;
     h[5] = model->config.C;
     memcpy(&h[6], &lo->alpha, sizeof(float));
-    put_u64(h, 7, lo->num_parameters);
-    put_u64(h, 9, model->num_parameters);
-    put_u64(h, 11, lora_base_fingerprint(model));
+    header_put_u64(h, 7, lo->num_parameters);
+    header_put_u64(h, 9, model->num_parameters);
+    header_put_u64(h, 11, lora_base_fingerprint(model));
     char field[LORA_PATH_FIELD] = {0};
     size_t n = strlen(base_path);
     if (n >= LORA_PATH_FIELD) die("%s: the base checkpoint's path is longer than %d bytes", base_path, LORA_PATH_FIELD - 1);
@@ -233,9 +226,9 @@ static FILE *open_lora_file(const char *path, LoRAFileInfo *info) {
     info->L = h[4];
     info->C = h[5];
     memcpy(&info->alpha, &h[6], sizeof(float));
-    info->num_parameters = (size_t)get_u64(h, 7);
-    info->base_parameters = (size_t)get_u64(h, 9);
-    info->base_fingerprint = get_u64(h, 11);
+    info->num_parameters = (size_t)header_get_u64(h, 7);
+    info->base_parameters = (size_t)header_get_u64(h, 9);
+    info->base_fingerprint = header_get_u64(h, 11);
     if (info->rank < 1 || info->rank > LORA_MAX_RANK) die("%s: corrupt adapters file: rank %d", path, info->rank);
     if (info->targets == 0 || info->targets >= 1u << NUM_LORA_TARGETS)
         die("%s: corrupt adapters file: target bits 0x%x", path, info->targets);

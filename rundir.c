@@ -60,13 +60,6 @@ void lock_run_dir(const char *dir) {
 #define TRAIN_STATE_MAGIC 20241128
 #define TRAIN_STATE_VERSION 1
 
-static void put_u64(int32_t *h, int slot, uint64_t v) {
-    h[slot] = (int32_t)(uint32_t)(v & 0xFFFFFFFFu);
-    h[slot + 1] = (int32_t)(uint32_t)(v >> 32);
-}
-static uint64_t get_u64(const int32_t *h, int slot) {
-    return (uint64_t)(uint32_t)h[slot] | (uint64_t)(uint32_t)h[slot + 1] << 32;
-}
 static void put_f32(int32_t *h, int slot, float v) { memcpy(&h[slot], &v, 4); }
 static float get_f32(const int32_t *h, int slot) {
     float v;
@@ -82,9 +75,9 @@ static void state_header(int32_t *h, const TrainConfig *c, const TrainProgress *
     h[0] = TRAIN_STATE_MAGIC; h[1] = TRAIN_STATE_VERSION; h[2] = p->step;
     h[3] = c->B; h[4] = c->T; h[5] = c->steps; h[6] = c->warmup; h[7] = c->grad_accum;
     h[8] = c->eval_every; h[9] = c->eval_batches; h[10] = c->sample_every; h[11] = c->checkpoint_every;
-    h[12] = c->shuffle; put_u64(h, 13, nparams); put_u64(h, 15, p->rng.state);
-    h[17] = p->data_epoch; h[18] = p->data_shard; put_u64(h, 19, p->data_batch);
-    put_u64(h, 21, c->seed); h[23] = c->keep_checkpoints; h[24] = c->sample_tokens;
+    h[12] = c->shuffle; header_put_u64(h, 13, nparams); header_put_u64(h, 15, p->rng.state);
+    h[17] = p->data_epoch; h[18] = p->data_shard; header_put_u64(h, 19, p->data_batch);
+    header_put_u64(h, 21, c->seed); h[23] = c->keep_checkpoints; h[24] = c->sample_tokens;
     put_f32(h, 32, c->lr); put_f32(h, 33, c->lr_min); put_f32(h, 34, c->wd); put_f32(h, 35, c->grad_clip);
     put_f32(h, 36, c->beta1); put_f32(h, 37, c->beta2); put_f32(h, 38, c->eps);
     put_f32(h, 39, (float)p->elapsed);
@@ -139,7 +132,7 @@ FILE *read_state(const char *path, TrainConfig *c, TrainProgress *p, size_t *npa
     read_header(f, path, h);
     if (h[0] != TRAIN_STATE_MAGIC) die("%s: not a gpt2c training state (magic %d)", path, h[0]);
     if (h[1] != TRAIN_STATE_VERSION) die("%s: unsupported training state version %d", path, h[1]);
-    *nparams = (size_t)get_u64(h, 13);
+    *nparams = (size_t)header_get_u64(h, 13);
     size_t want = 1024 + 3 * PATH_FIELD;
     if (*nparams > (SIZE_MAX - want) / (2 * sizeof(float)) || fsize != want + 2 * sizeof(float) * *nparams)
         die("%s: file is %zu bytes, but a state for %zu parameters needs %s", path, fsize, *nparams,
@@ -155,12 +148,12 @@ FILE *read_state(const char *path, TrainConfig *c, TrainProgress *p, size_t *npa
     c->sample_every = state_int(h, 10, "sample_every", 0, 1000000000, path);
     c->checkpoint_every = state_int(h, 11, "checkpoint_every", 0, 1000000000, path);
     c->shuffle = state_int(h, 12, "shuffle", 0, 1, path);
-    p->rng.state = get_u64(h, 15);
+    p->rng.state = header_get_u64(h, 15);
     if (p->rng.state == 0) die("%s: corrupt state: the sampling RNG state is 0", path);
     p->data_epoch = state_int(h, 17, "data_epoch", 0, INT32_MAX, path);
     p->data_shard = state_int(h, 18, "data_shard", 0, INT32_MAX, path); /* loader_seek checks it against the data */
-    p->data_batch = (size_t)get_u64(h, 19);
-    c->seed = get_u64(h, 21);
+    p->data_batch = (size_t)header_get_u64(h, 19);
+    c->seed = header_get_u64(h, 21);
     c->keep_checkpoints = state_int(h, 23, "keep_checkpoints", 1, 1000000, path);
     c->sample_tokens = state_int(h, 24, "sample_tokens", 1, 1000000, path);
     c->lr = state_real(h, 32, "lr", 0, 10, path);

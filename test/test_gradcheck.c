@@ -180,6 +180,25 @@ static void random_model(GPT2 *m, const GPT2Config *c) {
     }
 }
 
+/* The model's float forward (it keeps the logits and loss for the backward)
+ * against the double reference on the same batch: logits and loss within 1e-5. */
+static void forward_vs_double(const char *name, GPT2 *m, const double *pd, const RefLora *lora, const int *x,
+                              const int *y, int B, int T) {
+    char label[160];
+    const GPT2Config *c = &m->config;
+    size_t n = (size_t)B * T * c->V;
+    double *ref_logits = malloc(n * sizeof(double));
+    double ref_loss = ref_forward(c, pd, lora, x, y, B, T, ref_logits);
+    gpt2_forward(m, x, y, B, T);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(m->acts.logits[i] - ref_logits[i]));
+    snprintf(label, sizeof label, "gradcheck/%s/logits_vs_double", name);
+    CHECK(worst <= 1e-5, label, "max abs diff %.3e", worst);
+    snprintf(label, sizeof label, "gradcheck/%s/loss_vs_double", name);
+    CHECK(fabs(m->mean_loss - ref_loss) <= 1e-5, label, "%.9g vs %.9g", m->mean_loss, ref_loss);
+    free(ref_logits);
+}
+
 static void gradcheck(const char *name, GPT2Config c, int B, int T) {
     char label[160];
     GPT2 m;
@@ -195,16 +214,7 @@ static void gradcheck(const char *name, GPT2Config c, int B, int T) {
     double *pd = malloc(n * sizeof(double));
     for (size_t i = 0; i < n; i++) pd[i] = m.params_memory[i];
 
-    /* forward: float logits and loss against the double reference */
-    double *ref_logits = malloc(BT * c.V * sizeof(double));
-    double ref_loss = ref_forward(&c, pd, NULL, x, y, B, T, ref_logits);
-    gpt2_forward(&m, x, y, B, T);
-    double worst = 0;
-    for (size_t i = 0; i < BT * c.V; i++) worst = fmax(worst, fabs(m.acts.logits[i] - ref_logits[i]));
-    snprintf(label, sizeof label, "gradcheck/%s/logits_vs_double", name);
-    CHECK(worst <= 1e-5, label, "max abs diff %.3e", worst);
-    snprintf(label, sizeof label, "gradcheck/%s/loss_vs_double", name);
-    CHECK(fabs(m.mean_loss - ref_loss) <= 1e-5, label, "%.9g vs %.9g", m.mean_loss, ref_loss);
+    forward_vs_double(name, &m, pd, NULL, x, y, B, T);
 
     gpt2_zero_grad(&m);
     gpt2_backward(&m);
@@ -247,7 +257,7 @@ static void gradcheck(const char *name, GPT2Config c, int B, int T) {
     snprintf(label, sizeof label, "gradcheck/%s/padded_wte_rows_zero", name);
     CHECK(padmax == 0.0, label, "max |grad| %.3g in rows V..Vp-1", padmax);
 
-    free(x); free(y); free(pd); free(ref_logits);
+    free(x); free(y); free(pd);
     gpt2_free(&m);
 }
 
@@ -287,15 +297,7 @@ static void gradcheck_lora(const char *name, GPT2Config c, int B, int T, int R) 
         ref.b[t] = ad + (lo->b[t] - lo->params_memory);
     }
 
-    double *ref_logits = malloc(BT * c.V * sizeof(double));
-    double ref_loss = ref_forward(&c, pd, &ref, x, y, B, T, ref_logits);
-    gpt2_forward(&m, x, y, B, T);
-    double worst = 0;
-    for (size_t i = 0; i < BT * c.V; i++) worst = fmax(worst, fabs(m.acts.logits[i] - ref_logits[i]));
-    snprintf(label, sizeof label, "gradcheck/%s/logits_vs_double", name);
-    CHECK(worst <= 1e-5, label, "max abs diff %.3e", worst);
-    snprintf(label, sizeof label, "gradcheck/%s/loss_vs_double", name);
-    CHECK(fabs(m.mean_loss - ref_loss) <= 1e-5, label, "%.9g vs %.9g", m.mean_loss, ref_loss);
+    forward_vs_double(name, &m, pd, &ref, x, y, B, T);
 
     float *before = malloc(m.num_parameters * sizeof(float));
     memcpy(before, m.params_memory, m.num_parameters * sizeof(float));
@@ -334,7 +336,7 @@ static void gradcheck_lora(const char *name, GPT2Config c, int B, int T, int R) 
     snprintf(label, sizeof label, "gradcheck/%s/lora_base_untouched", name);
     CHECK(!memcmp(before, m.params_memory, m.num_parameters * sizeof(float)) && m.grads_memory == NULL, label,
           "the frozen parameters changed or got gradients");
-    free(x); free(y); free(pd); free(ad); free(ref_logits); free(before);
+    free(x); free(y); free(pd); free(ad); free(before);
     gpt2_free(&m);
 }
 
