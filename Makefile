@@ -66,9 +66,10 @@ C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcach
            $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors \
            $(BUILD)/test_generate $(BUILD)/test_lora
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
-           test/test_hf.sh test/test_inspect.sh test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh
+           test/test_hf.sh test/test_inspect.sh test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh \
+           test/test_lora_merge.sh
 # Helper programs the shell tests call (not tests themselves).
-TEST_HELPERS = $(BUILD)/make_safetensors $(BUILD)/check_inspect $(BUILD)/xml_check
+TEST_HELPERS = $(BUILD)/make_safetensors $(BUILD)/check_inspect $(BUILD)/xml_check $(BUILD)/check_lora_merge
 
 .PHONY: reference-programs all demo test test-sanitize valgrind clean cuda emu FORCE vocab unicode-table fuzz bench-tokenizer bench
 .SECONDARY:
@@ -110,6 +111,9 @@ $(BUILD)/check_inspect: $(BUILD)/test/check_inspect.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BUILD)/xml_check: $(BUILD)/test/xml_check.o $(BUILD)/common.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+# the held-out LoRA merge check links nothing of the project's, by design
+$(BUILD)/check_lora_merge: $(BUILD)/test/check_lora_merge.o
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # --- tokenizer (tokenizer.c, tools/tokenize.c; see notes.md "Byte-level BPE tokenizer")
 UCD_DIR   ?= /usr/share/unicode
@@ -138,7 +142,7 @@ bench-tokenizer: $(BUILD)/bench_tokenizer vocab
 # seconds from the seeds in test/corpus/<name>; what it finds goes to
 # build/fuzz-corpus/<name>, crashes to build/fuzz/.
 FUZZ_TIME    ?= 60
-FUZZ_TARGETS  = tokenizer vocab checkpoint shard safetensors
+FUZZ_TARGETS  = tokenizer vocab checkpoint shard safetensors lora
 FUZZ_FLAGS    = -std=c11 -g -O1 -I. -Wall -Wextra -Wno-unknown-pragmas -Wno-unused-function \
                 -D_POSIX_C_SOURCE=200809L -include test/fuzz.h -fsanitize=fuzzer,address,undefined
 FUZZ_SRC      = $(LIB_SRC) test/fuzz_support.c
