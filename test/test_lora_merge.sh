@@ -10,16 +10,14 @@ BUILD=${BUILD:-build}
 names=(only_targets_change_rank_le_2 only_targets_change_rank_le_3_all_targets merged_val_loss_equals_adapted_r2
        merged_val_loss_equals_adapted_r3 fails_below_rank_r2 fails_below_rank_r3 fails_on_flipped_nontarget_byte
        fails_on_flipped_target_bias_byte fails_on_undeclared_target fails_on_full_finetune
-       fails_rank_on_full_finetune_qkvw)
+       fails_rank_on_full_finetune_qkvw checker_rejects_truncated checker_usage)
 if [ ! -f "$VOCAB/encoder.json" ]; then
     for t in "${names[@]}"; do skip "lora_merge/$t" "no vocabulary in $VOCAB"; done
     exit 0
 fi
-export GPT2_VOCAB_DIR=$VOCAB
-corpus="$SHARED/data/tinyshakespeare.txt"
-[ -f "$corpus" ] || { corpus="$TMP/own.txt"; cat notes.md README.md ./*.c >"$corpus"; }
-head -c 60000 "$corpus" >"$TMP/slice.txt"
-"$BIN/tokenize" shard --val-fraction 0.1 --out "$TMP/d" "$TMP/slice.txt" 2>/dev/null
+# Any text will do for a check of the merge: the project's own notes and code.
+cat notes.md ./*.c | head -c 60000 >"$TMP/text.txt"
+GPT2_VOCAB_DIR=$VOCAB "$BIN/tokenize" shard --val-fraction 0.1 --out "$TMP/d" "$TMP/text.txt" 2>/dev/null
 data=(--train "$TMP/d_train.bin" --val "$TMP/d_val.bin" -b 4 -t 32 --eval-batches 4)
 
 # A tiny base, trained a little so that fine-tuning it is not fine-tuning noise.
@@ -96,3 +94,9 @@ dd if="$full" of="$TMP/spliced.bin" bs=4 skip=$((qkvw_at / 4)) seek=$((qkvw_at /
     conv=notrunc status=none
 expect_error lora_merge/fails_rank_on_full_finetune_qkvw 1 "qkvw layer 0: rank > 8" \
     "$BUILD/check_lora_merge" "$base" "$TMP/spliced.bin" 8 qkv
+
+# The checker's own bad input: one line, exit 1 for a bad file, 2 for bad usage.
+head -c -4 "$TMP/r2.bin" >"$TMP/short.bin"
+expect_error lora_merge/checker_rejects_truncated 1 "short.bin: truncated" \
+    "$BUILD/check_lora_merge" "$base" "$TMP/short.bin" 2 qkv,attproj
+expect_error lora_merge/checker_usage 2 "unknown target 'mlp'" "$BUILD/check_lora_merge" "$base" "$TMP/r2.bin" 2 qkv,mlp
