@@ -304,3 +304,59 @@ LayerActs gpt2_layer_acts(const ActivationTensors *a, const GPT2Config *c, int l
     };
     return x;
 }
+
+/* ------------------------------------------------------------------------ */
+/* the memory plan of a training run                                         */
+
+/* a + b and a * b that stop at SIZE_MAX: a plan too large to count is too large to fit */
+static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+static size_t mul_sat(size_t a, size_t b) { return a != 0 && b > SIZE_MAX / a ? SIZE_MAX : a * b; }
+
+/* Every allocation of a ./train run that grows with the model or the batch,
+ * in bytes (4 per float). With P parameters of which P_t are trained:
+ *   params P*4 + grads P_t*4 + AdamW (m, v) P_t*8    = 16 P for full fine-tuning
+ *   activations + scratch                            = gpt2_alloc's two buffers for (B,T)
+ *   KV cache L*maxT*3C floats + one position's buffers + 2V for the sampler
+ *   eval copy P*4: train() keeps the weights from before each eval step's
+ *                  update (and the last step is always one), for the update ratios
+ *   tokens: the model's inputs and targets, and each data loader's.
+ * What does not grow (code, thread stacks, the run's logs) is left out. */
+MemoryPlan gpt2_memory_plan(const GPT2Config *c, int B, int T, size_t trainable, int with_kv_cache) {
+    size_t sizes[NUM_PARAM_TENSORS > NUM_ACTIVATION_TENSORS ? NUM_PARAM_TENSORS : NUM_ACTIVATION_TENSORS];
+    size_t P = gpt2_param_sizes(c, sizes);
+    size_t f = sizeof(float), C = (size_t)c->C, BT = mul_sat((size_t)B, (size_t)T);
+    MemoryPlan m = {0};
+    m.params = P == 0 ? SIZE_MAX : mul_sat(P, f);
+    m.grads = mul_sat(trainable, f);
+    m.adamw = mul_sat(trainable, 2 * f);
+    m.activations = mul_sat(gpt2_activation_sizes(c, B, T, sizes), f);
+    m.scratch = mul_sat(gpt2_scratch_sizes(c, B, T, sizes), f);
+    if (with_kv_cache) {
+        size_t cache = mul_sat(mul_sat((size_t)c->L * c->maxT, 3), C);
+        size_t step = 8 * C + (size_t)c->maxT + 3 * (size_t)c->V; /* x ln atty proj (C), fch fch_gelu (4C), att, logits, sampler 2V */
+        m.kv_cache = mul_sat(add_sat(cache, step), f);
+    }
+    m.eval_copy = m.params;
+    /* gpt2_alloc's inputs and targets (int), and per loader (train and
+     * validation) the uint16 window of BT+1 tokens and its inputs and targets */
+    size_t model_tokens = mul_sat(BT, 2 * sizeof(int));
+    size_t loader_tokens = add_sat(mul_sat(BT + 1, sizeof(uint16_t)), mul_sat(BT, 2 * sizeof(int)));
+    m.other = add_sat(model_tokens, mul_sat(loader_tokens, 2));
+    return m;
+}
+
+size_t memory_plan_total(const MemoryPlan *p) {
+    size_t parts[] = {p->params, p->grads, p->adamw, p->activations, p->scratch, p->kv_cache, p->eval_copy, p->other};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) total = add_sat(total, parts[i]);
+    return total;
+}
+
+/* LoRA of rank R on a (out, in) matrix trains A (R, in) and B (out, R):
+ * R*(in + out) numbers. qkv is (3C, C): R*(C + 3C); attproj is (C, C):
+ * R*(C + C). Together 6CR per layer, and no biases or other tensors. */
+size_t gpt2_lora_trainable(const GPT2Config *c, int rank) {
+    size_t C = (size_t)c->C, R = (size_t)rank;
+    size_t per_layer = add_sat(mul_sat(R, C + 3 * C), mul_sat(R, C + C));
+    return mul_sat((size_t)c->L, per_layer);
+}

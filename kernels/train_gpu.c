@@ -76,5 +76,5 @@ static int take_gpu_options(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     argc = take_gpu_options(argc, argv);
-    return train_main(argc, argv, open_gpu, close_gpu);
+    return train_main(argc, argv, &GPU_MEMORY, open_gpu, close_gpu);
 }
