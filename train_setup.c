@@ -218,7 +218,7 @@ static void what_would_fit(char *buf, size_t cap, const MemoryTarget *mem, const
 static void print_plan(const MemoryTarget *mem, const MemoryPlan *p, size_t available, const char *source) {
     struct { const char *name; size_t bytes; } parts[] = {
         {"params", p->params},   {"grads", p->grads},       {"AdamW", p->adamw},         {"activations", p->activations},
-        {"scratch", p->scratch}, {"KV cache", p->kv_cache}, {"eval copy", p->eval_copy}, {"tokens", p->other}};
+        {"scratch", p->scratch}, {"KV cache", p->kv_cache}, {"eval copy", p->eval_copy}, {"buffers", p->other}};
     char b[32];
     printf("%s plan: %s =", mem->name, format_bytes(b, sizeof b, memory_plan_total(p)));
     const char *sep = " ";
@@ -235,7 +235,7 @@ static void print_plan(const MemoryTarget *mem, const MemoryPlan *p, size_t avai
 /* --plan-only: every part in bytes, for scripts and notes.md's table. */
 static void print_plan_bytes(const MemoryPlan *p, size_t num_parameters, size_t trainable) {
     printf("parameters %zu\ntrainable %zu\nparams %zu\ngrads %zu\nadamw %zu\nactivations %zu\nscratch %zu\n"
-           "kv_cache %zu\neval_copy %zu\ntokens %zu\ntotal %zu\n",
+           "kv_cache %zu\neval_copy %zu\nbuffers %zu\ntotal %zu\n",
            num_parameters, trainable, p->params, p->grads, p->adamw, p->activations, p->scratch, p->kv_cache,
            p->eval_copy, p->other, memory_plan_total(p));
 }
