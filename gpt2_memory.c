@@ -333,7 +333,9 @@ MemoryPlan gpt2_memory_plan(const GPT2Config *c, int B, int T, size_t trainable,
     m.scratch = mul_sat(gpt2_scratch_sizes(c, B, T, sizes), f);
     if (with_kv_cache) {
         size_t cache = mul_sat(mul_sat((size_t)c->L * c->maxT, 3), C);
-        size_t step = 8 * C + (size_t)c->maxT + 3 * (size_t)c->V; /* x ln atty proj (C), fch fch_gelu (4C), att, logits, sampler 2V */
+        /* one position: x, ln, atty, proj (C each), fch, fch_gelu (4C each), att (maxT),
+         * logits (V), and the sampler's 2V */
+        size_t step = 8 * C + (size_t)c->maxT + 3 * (size_t)c->V;
         m.kv_cache = mul_sat(add_sat(cache, step), f);
     }
     m.eval_copy = m.params;

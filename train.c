@@ -334,7 +334,8 @@ Backend backend_cpu(GPT2 *model) {
 /* ------------------------------------------------------------------------ */
 /* the program (./train_gpu's main calls train_main too)                     */
 
-int train_main(int argc, char **argv, const MemoryTarget *mem, Backend (*open_backend)(GPT2 *model, const TrainConfig *c),
+int train_main(int argc, char **argv, const MemoryTarget *mem,
+               Backend (*open_backend)(GPT2 *model, const TrainConfig *c),
                void (*close_backend)(Backend *be, const TrainConfig *c)) {
     TrainConfig c;
     GPT2 model;

@@ -100,8 +100,8 @@ extern const MemoryTarget HOST_MEMORY;
 /* Settings, the memory plan (checked against `mem`), data, model, resume
  * (train_setup.c). Fills *c, *host, *p and the loaders; returns 1 if there
  * is validation data. */
-int train_setup(int argc, char **argv, const MemoryTarget *mem, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
-                DataLoader *val_dl);
+int train_setup(int argc, char **argv, const MemoryTarget *mem, TrainConfig *c, GPT2 *host, TrainProgress *p,
+                DataLoader *train_dl, DataLoader *val_dl);
 /* The tokenizer for samples, or NULL (no samples asked for, or no vocabulary);
  * dies at once if its vocabulary does not match the model's (so a sample
  * can never fail mid-run). */
@@ -111,7 +111,8 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
           const Tokenizer *tok);
 /* A whole program: train_setup, then open_backend on the set-up model, train,
  * close_backend (may be NULL), free everything; returns main's exit status. */
-int train_main(int argc, char **argv, const MemoryTarget *mem, Backend (*open_backend)(GPT2 *model, const TrainConfig *c),
+int train_main(int argc, char **argv, const MemoryTarget *mem,
+               Backend (*open_backend)(GPT2 *model, const TrainConfig *c),
                void (*close_backend)(Backend *be, const TrainConfig *c));
 
 #endif

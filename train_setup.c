@@ -217,8 +217,9 @@ static void what_would_fit(char *buf, size_t cap, const MemoryTarget *mem, const
 /* The plan in one line: the total, then each part that is not empty. */
 static void print_plan(const MemoryTarget *mem, const MemoryPlan *p, size_t available, const char *source) {
     struct { const char *name; size_t bytes; } parts[] = {
-        {"params", p->params},   {"grads", p->grads},       {"AdamW", p->adamw},         {"activations", p->activations},
-        {"scratch", p->scratch}, {"KV cache", p->kv_cache}, {"eval copy", p->eval_copy}, {"buffers", p->other}};
+        {"params", p->params},     {"grads", p->grads},       {"AdamW", p->adamw},
+        {"activations", p->activations}, {"scratch", p->scratch}, {"KV cache", p->kv_cache},
+        {"eval copy", p->eval_copy}, {"buffers", p->other}};
     char b[32];
     printf("%s plan: %s =", mem->name, format_bytes(b, sizeof b, memory_plan_total(p)));
     const char *sep = " ";
@@ -308,8 +309,8 @@ static void refuse_model_flags_on_resume(int argc, char **argv) {
 
 /* Everything main() and train_gpu's main() share: settings, data, model,
  * resume. Fills *c, *host, *p, the loaders; returns 1 if there is validation data. */
-int train_setup(int argc, char **argv, const MemoryTarget *mem, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
-                DataLoader *val_dl) {
+int train_setup(int argc, char **argv, const MemoryTarget *mem, TrainConfig *c, GPT2 *host, TrainProgress *p,
+                DataLoader *train_dl, DataLoader *val_dl) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout, argv[0]); exit(0); }
     *c = TRAIN_DEFAULTS;
