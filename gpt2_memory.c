@@ -1,7 +1,8 @@
 /*
  * gpt2_memory.c: the model's bookkeeping: how big each tensor is, where it
- * lives in the flat buffers, allocation, GPT-2's initialisation, and the
- * checks at the start of a forward pass. gpt2.c does the math on what this
+ * lives in the flat buffers, allocation, GPT-2's initialisation, the
+ * checks at the start of a forward pass, and the memory plan of a training
+ * run (what it will hold, added up before anything is allocated). gpt2.c does the math on what this
  * file lays out; gpt2.h describes the layout.
  */
 #include <math.h>

@@ -1,8 +1,9 @@
 /*
  * train_setup.c: everything before the first step, shared by ./train and
- * ./train_gpu: the defaults and --help, the flags, the model to train (new,
- * --init or resumed), the data, the optimizer state of a resumed run, and
- * the tokenizer for samples. train_setup() is the entry point; train.c's
+ * ./train_gpu: the defaults and --help, the flags, the memory plan (checked
+ * before anything big is loaded), the model to train (new, --init or
+ * resumed), the data, the optimizer state of a resumed run, and the
+ * tokenizer for samples. train_setup() is the entry point; train.c's
  * train_main calls it.
  */
 #define _POSIX_C_SOURCE 200809L
