@@ -68,7 +68,7 @@ static void usage(FILE *f, const char *prog) {
         "                         are restored, flags given here override them (except the model's:\n"
         "                         --layers --heads --channels --context --init, and --out)\n"
         "  --stop-after N         stop (with a checkpoint) after step N, as if interrupted\n"
-        "memory (notes.md \"Memory\"):\n"
+        "memory (notes.md, \"The memory plan\"):\n"
         "  --plan-only            print the memory plan (bytes per part) and exit; needs no --train\n"
         "  --force                train even if the plan exceeds the available memory (by default the\n"
         "                         run refuses before loading anything, and says what would fit)\n"
