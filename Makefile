@@ -66,7 +66,7 @@ C_TESTS  = $(BUILD)/test_gradcheck $(BUILD)/test_checkpoint $(BUILD)/test_kvcach
            $(BUILD)/test_ops $(BUILD)/test_utf8 $(BUILD)/test_safetensors \
            $(BUILD)/test_generate $(BUILD)/test_lora
 SH_TESTS = test/test_fixtures.sh test/test_tokenize_cli.sh test/test_unicode_table.sh test/test_import_hf.sh \
-           test/test_hf.sh test/test_inspect.sh test/test_train.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh \
+           test/test_hf.sh test/test_inspect.sh test/test_train.sh test/test_memory_plan.sh test/test_crash.sh test/bad_inputs.sh test/test_cuda.sh test/test_cuda_emu.sh \
            test/test_lora_merge.sh
 # Helper programs the shell tests call (not tests themselves).
 TEST_HELPERS = $(BUILD)/make_safetensors $(BUILD)/check_inspect $(BUILD)/xml_check $(BUILD)/check_lora_merge

@@ -29,28 +29,47 @@ static void check_weights_finite(const GPT2 *model, const char *path) {
                     PARAM_TENSOR_NAMES[t], isnan(w[i]) ? "NaN" : "an infinity", i);
 }
 
-void gpt2_load(GPT2 *model, const char *path) {
+/* Open a checkpoint and check its header and size against each other; the
+ * config goes to *c, the version (3 or 5) to *version, and the file is left
+ * at the first weight. Nothing large is allocated. */
+static FILE *open_checkpoint(const char *path, GPT2Config *c, int *version) {
     FILE *f = xfopen(path, "rb");
     size_t fsize = file_size(f, path);
     int32_t h[HEADER_INTS];
     read_header(f, path, h);
     if (h[0] != CHECKPOINT_MAGIC) die("%s: not a GPT-2 checkpoint (magic %d, expected %d)", path, h[0], CHECKPOINT_MAGIC);
     if (h[1] != 3 && h[1] != 5) die("%s: unsupported checkpoint version %d (3 = fp32 and 5 = bf16 are supported)", path, h[1]);
-    GPT2Config c = {.maxT = h[2], .V = h[3], .L = h[4], .NH = h[5], .C = h[6], .Vp = h[7]};
-    gpt2_validate_config(&c, path);
+    *c = (GPT2Config){.maxT = h[2], .V = h[3], .L = h[4], .NH = h[5], .C = h[6], .Vp = h[7]};
+    gpt2_validate_config(c, path);
     size_t sizes[NUM_PARAM_TENSORS];
-    size_t n = gpt2_param_sizes(&c, sizes);
-    if (n == 0) die("%s: bad config: maxT=%d V=%d Vp=%d L=%d NH=%d C=%d: the parameter count overflows", path, c.maxT,
-                    c.V, c.Vp, c.L, c.NH, c.C);
+    size_t n = gpt2_param_sizes(c, sizes);
+    if (n == 0) die("%s: bad config: maxT=%d V=%d Vp=%d L=%d NH=%d C=%d: the parameter count overflows", path, c->maxT,
+                    c->V, c->Vp, c->L, c->NH, c->C);
     size_t elem = h[1] == 3 ? sizeof(float) : sizeof(uint16_t);
     /* Check the size before allocating, so a corrupt header cannot ask for terabytes. */
     size_t want = mul_size(n, elem, path);
     if (want > SIZE_MAX - 1024 || fsize != 1024 + want)
         die("%s: file is %zu bytes, but its header (maxT=%d V=%d Vp=%d L=%d NH=%d C=%d, version %d) needs %s%zu",
-            path, fsize, c.maxT, c.V, c.Vp, c.L, c.NH, c.C, h[1], want > SIZE_MAX - 1024 ? "more than " : "",
+            path, fsize, c->maxT, c->V, c->Vp, c->L, c->NH, c->C, h[1], want > SIZE_MAX - 1024 ? "more than " : "",
             want > SIZE_MAX - 1024 ? SIZE_MAX : 1024 + want);
+    *version = h[1];
+    return f;
+}
+
+GPT2Config gpt2_read_config(const char *path) {
+    GPT2Config c;
+    int version;
+    xfclose(open_checkpoint(path, &c, &version), path);
+    return c;
+}
+
+void gpt2_load(GPT2 *model, const char *path) {
+    GPT2Config c;
+    int version;
+    FILE *f = open_checkpoint(path, &c, &version);
     gpt2_init_empty(model, &c);
-    if (h[1] == 3) {
+    size_t n = model->num_parameters;
+    if (version == 3) {
         xfread(model->params_memory, sizeof(float), n, f, path);
     } else {
         /* widen in chunks to avoid a second full-size buffer */

@@ -286,6 +286,53 @@ double parse_double(const char *s, const char *flag, double min, double max) {
     return v;
 }
 
+size_t memory_available_override(void) {
+    const char *env = getenv("GPT2C_MEM_AVAILABLE");
+    if (!env || !*env) return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(env, &end, 10);
+    if (errno || end == env || *end != '\0' || v == 0 || env[0] == '-')
+        die_usage("GPT2C_MEM_AVAILABLE: '%s' is not a positive number of bytes", env);
+    return v > SIZE_MAX ? SIZE_MAX : (size_t)v;
+}
+
+/* MemAvailable estimates what can be allocated without swapping: free
+ * memory plus the page cache and other memory the kernel can reclaim. */
+static size_t linux_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kib = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    fclose(f);
+    return kib > SIZE_MAX / 1024 ? SIZE_MAX : (size_t)kib * 1024;
+}
+
+size_t host_memory_available(const char **source) {
+    size_t bytes = memory_available_override();
+    if (bytes) { *source = "GPT2C_MEM_AVAILABLE"; return bytes; }
+    if ((bytes = linux_mem_available())) { *source = "MemAvailable"; return bytes; }
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0) {
+        *source = "physical memory";
+        return (size_t)pages > SIZE_MAX / (size_t)page ? SIZE_MAX : (size_t)pages * (size_t)page;
+    }
+#endif
+    *source = "unknown";
+    return 0;
+}
+
+const char *format_bytes(char *buf, size_t cap, size_t bytes) {
+    double b = (double)bytes;
+    if (b >= 1024.0 * 1024 * 1024) snprintf(buf, cap, "%.1f GiB", b / (1024.0 * 1024 * 1024));
+    else if (b >= 1024.0 * 1024) snprintf(buf, cap, "%.0f MiB", b / (1024.0 * 1024));
+    else snprintf(buf, cap, "%.0f KiB", b / 1024.0);
+    return buf;
+}
+
 const char *option_value(int argc, char **argv, int *i, const char *const *names) {
     const char *a = argv[*i];
     int known = 0;

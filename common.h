@@ -85,6 +85,15 @@ uint64_t header_get_u64(const int32_t *h, int slot);
 /* Strict number parsing for command-line values: die_usage on junk. */
 long parse_long(const char *s, const char *flag, long min, long max);
 double parse_double(const char *s, const char *flag, double min, double max);
+/* Bytes of memory free for new allocations: $GPT2C_MEM_AVAILABLE if set
+ * (for tests, to fake a small machine), else Linux's MemAvailable, else the
+ * physical memory (sysconf); 0 if none is known. *source names which. */
+size_t host_memory_available(const char **source);
+/* $GPT2C_MEM_AVAILABLE in bytes, 0 if unset; a bad value is a usage error. */
+size_t memory_available_override(void);
+/* "512 KiB", "475 MiB", "1.9 GiB": bytes for people, into buf. */
+const char *format_bytes(char *buf, size_t cap, size_t bytes);
+
 /* The value of the option argv[*i], which must be one of `names` (a
  * NULL-terminated list of the options that take a value), moving *i onto it;
  * dies (usage) for an unknown option or a missing value. */

@@ -331,6 +331,9 @@ void gpt2_init_empty(GPT2 *model, const GPT2Config *config);
 void gpt2_init_random(GPT2 *model, const GPT2Config *config, uint64_t seed);
 /* Load a version 3 (float32) or version 5 (bfloat16) checkpoint. */
 void gpt2_load(GPT2 *model, const char *path);
+/* Only a checkpoint's config, from its header (checked against the file's
+ * size like gpt2_load): for planning memory before loading the weights. */
+GPT2Config gpt2_read_config(const char *path);
 /* Save as version 3 (float32), atomically (temp file + rename). */
 void gpt2_save(const GPT2 *model, const char *path);
 /* Allocate gradients and activations for batches of up to (B_max, T_max). */
@@ -361,6 +364,33 @@ void gpt2_check_batch(const GPT2Config *c, const int *inputs, const int *targets
                       int T_max);
 /* Dies unless a batch of (B_max, T_max) can be allocated for this config. */
 void gpt2_check_alloc_size(const GPT2Config *c, int B_max, int T_max);
+
+/* ---- the memory plan of a training run (gpt2_memory.c) ---- */
+
+/* Bytes a training run of ./train holds at its peak, by what they are for. */
+typedef struct {
+    size_t params;      /* every parameter, 4 bytes each */
+    size_t grads;       /* the trainable ones' gradients, 4 bytes each */
+    size_t adamw;       /* their AdamW m and v, 8 bytes each */
+    size_t activations; /* the forward pass's activations for (B,T) */
+    size_t scratch;     /* the backward pass's one-layer scratch */
+    size_t kv_cache;    /* generation's cache and buffers, for samples */
+    size_t eval_copy;   /* the weights before an eval step's update (update ratios) */
+    size_t other;       /* token buffers: the model's and two data loaders' */
+} MemoryPlan;
+/* What a run trains: every parameter (lora_rank 0), or LoRA adapters. */
+typedef struct {
+    int lora_rank;
+    unsigned lora_targets;
+} TrainedSpec;
+/* The plan for batches of (B,T) training what `trained` says (every
+ * parameter gets a gradient and AdamW state, or only the adapters), with the
+ * KV cache if samples are drawn. Saturates at SIZE_MAX rather than wrapping. */
+MemoryPlan gpt2_memory_plan(const GPT2Config *c, int B, int T, TrainedSpec trained, int with_kv_cache);
+/* How many parameters get a gradient and AdamW state under `trained`. */
+size_t gpt2_trained_count(const GPT2Config *c, TrainedSpec trained);
+/* The plan's total in bytes (SIZE_MAX if it overflows). */
+size_t memory_plan_total(const MemoryPlan *p);
 
 /* ---- one layer's slices, so the model's loops read like the math ---- */
 

@@ -1,7 +1,8 @@
 /*
  * gpt2_memory.c: the model's bookkeeping: how big each tensor is, where it
- * lives in the flat buffers, allocation, GPT-2's initialisation, and the
- * checks at the start of a forward pass. gpt2.c does the math on what this
+ * lives in the flat buffers, allocation, GPT-2's initialisation, the
+ * checks at the start of a forward pass, and the memory plan of a training
+ * run (what it will hold, added up before anything is allocated). gpt2.c does the math on what this
  * file lays out; gpt2.h describes the layout.
  */
 #include <math.h>
@@ -325,4 +326,67 @@ LayerActs gpt2_layer_acts(const ActivationTensors *a, const GPT2Config *c, int l
         .fcproj = a->fcproj + L * BTC, .residual3 = a->residual3 + L * BTC,
     };
     return x;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the memory plan of a training run                                         */
+
+/* a + b and a * b that stop at SIZE_MAX: a plan too large to count is too large to fit */
+static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+static size_t mul_sat(size_t a, size_t b) { return a != 0 && b > SIZE_MAX / a ? SIZE_MAX : a * b; }
+
+/* Every allocation of a ./train run that grows with the model or the batch,
+ * in bytes (4 per float). With P parameters of which P_t are trained:
+ *   params P*4 + grads P_t*4 + AdamW (m, v) P_t*8    = 16 P for full fine-tuning
+ *   activations + scratch                            = gpt2_alloc's two buffers for (B,T)
+ *   KV cache L*maxT*3C floats + one position's buffers + 2V for the sampler
+ *   eval copy P*4: train() keeps the weights from before each eval step's
+ *                  update (and the last step is always one), for the update ratios
+ *   tokens: the model's inputs and targets, and each data loader's.
+ * What does not grow (code, thread stacks, the run's logs) is left out. */
+MemoryPlan gpt2_memory_plan(const GPT2Config *c, int B, int T, TrainedSpec trained, int with_kv_cache) {
+    size_t sizes[NUM_PARAM_TENSORS > NUM_ACTIVATION_TENSORS ? NUM_PARAM_TENSORS : NUM_ACTIVATION_TENSORS];
+    size_t P = gpt2_param_sizes(c, sizes);
+    size_t f = sizeof(float), C = (size_t)c->C, BT = mul_sat((size_t)B, (size_t)T);
+    size_t A = trained.lora_rank ? lora_num_parameters(c, trained.lora_rank, trained.lora_targets) : 0;
+    size_t trainable = gpt2_trained_count(c, trained);
+    MemoryPlan m = {0};
+    m.params = P == 0 ? SIZE_MAX : mul_sat(add_sat(P, A), f); /* with LoRA, the adapters too */
+    m.grads = mul_sat(trainable, f);
+    m.adamw = mul_sat(trainable, 2 * f);
+    m.activations = mul_sat(gpt2_activation_sizes(c, B, T, sizes), f);
+    m.scratch = mul_sat(gpt2_scratch_sizes(c, B, T, sizes), f);
+    if (trained.lora_rank) { /* the adapters' h per target and layer, and one dh (lora_alloc_acts) */
+        size_t BTR = mul_sat(BT, (size_t)trained.lora_rank), targets = 0;
+        for (int t = 0; t < NUM_LORA_TARGETS; t++) targets += trained.lora_targets >> t & 1u;
+        m.activations = add_sat(m.activations, mul_sat(mul_sat(BTR, targets * c->L), f));
+        m.scratch = add_sat(m.scratch, mul_sat(BTR, f));
+    }
+    if (with_kv_cache) {
+        size_t cache = mul_sat(mul_sat((size_t)c->L * c->maxT, 3), C);
+        /* one position: x, ln, atty, proj (C each), fch, fch_gelu (4C each), att (maxT),
+         * logits (V), and the sampler's 2V */
+        size_t step = 8 * C + (size_t)c->maxT + 3 * (size_t)c->V;
+        m.kv_cache = mul_sat(add_sat(cache, step), f);
+    }
+    m.eval_copy = trained.lora_rank ? 0 : m.params; /* LoRA runs measure no update ratios */
+    /* gpt2_alloc's inputs and targets (int), and per loader (train and
+     * validation) the uint16 window of BT+1 tokens and its inputs and targets */
+    size_t model_tokens = mul_sat(BT, 2 * sizeof(int));
+    size_t loader_tokens = add_sat(mul_sat(BT + 1, sizeof(uint16_t)), mul_sat(BT, 2 * sizeof(int)));
+    m.other = add_sat(model_tokens, mul_sat(loader_tokens, 2));
+    return m;
+}
+
+size_t gpt2_trained_count(const GPT2Config *c, TrainedSpec trained) {
+    size_t sizes[NUM_PARAM_TENSORS];
+    return trained.lora_rank ? lora_num_parameters(c, trained.lora_rank, trained.lora_targets)
+                             : gpt2_param_sizes(c, sizes);
+}
+
+size_t memory_plan_total(const MemoryPlan *p) {
+    size_t parts[] = {p->params, p->grads, p->adamw, p->activations, p->scratch, p->kv_cache, p->eval_copy, p->other};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) total = add_sat(total, parts[i]);
+    return total;
 }

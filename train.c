@@ -340,13 +340,14 @@ Backend backend_cpu(GPT2 *model) {
 /* ------------------------------------------------------------------------ */
 /* the program (./train_gpu's main calls train_main too)                     */
 
-int train_main(int argc, char **argv, Backend (*open_backend)(GPT2 *model, const TrainConfig *c),
+int train_main(int argc, char **argv, const MemoryTarget *mem,
+               Backend (*open_backend)(GPT2 *model, const TrainConfig *c),
                void (*close_backend)(Backend *be, const TrainConfig *c)) {
     TrainConfig c;
     GPT2 model;
     TrainProgress p;
     DataLoader train_dl, val_dl;
-    int has_val = train_setup(argc, argv, &c, &model, &p, &train_dl, &val_dl);
+    int has_val = train_setup(argc, argv, mem, &c, &model, &p, &train_dl, &val_dl);
     Tokenizer *tok = (Tokenizer *)train_tokenizer(&c, &model);
     Backend be = open_backend(&model, &c);
     TrainedParams trained = gpt2_trained(&model);
@@ -367,5 +368,5 @@ static Backend open_cpu(GPT2 *model, const TrainConfig *c) {
     return backend_cpu(model);
 }
 
-int main(int argc, char **argv) { return train_main(argc, argv, open_cpu, NULL); }
+int main(int argc, char **argv) { return train_main(argc, argv, &HOST_MEMORY, open_cpu, NULL); }
 #endif

@@ -30,6 +30,8 @@ typedef struct {
     int lora_rank;       /* --lora R; 0: full fine-tuning */
     float lora_alpha;    /* 0: the default, alpha = R */
     unsigned lora_targets;
+    int force;     /* --force: go on although the memory plan exceeds what is available */
+    int plan_only; /* --plan-only: print the memory plan and exit */
 } TrainConfig;
 
 /* What a checkpoint must hold, besides the weights and AdamW's m and v, for a
@@ -87,10 +89,22 @@ Backend backend_cpu(GPT2 *model);
 
 /* ---- a run ---- */
 
-/* Settings, data, model, resume (train_setup.c). Fills *c, *host, *p and the
- * loaders; returns 1 if there is validation data. */
-int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
-                DataLoader *val_dl);
+/* The memory a program checks before it allocates anything big: ./train
+ * its host memory (gpt2_memory_plan), ./train_gpu the device's. */
+typedef struct {
+    const char *name; /* "memory" or "GPU memory", for messages */
+    /* bytes the run needs there for batches of (B,T), as gpt2_memory_plan */
+    MemoryPlan (*plan)(const GPT2Config *c, int B, int T, TrainedSpec trained, int with_kv_cache);
+    /* bytes free there, 0 if unknown (the check is skipped); *source says where from */
+    size_t (*available)(const char **source);
+} MemoryTarget;
+extern const MemoryTarget HOST_MEMORY;
+
+/* Settings, the memory plan (checked against `mem`), data, model, resume
+ * (train_setup.c). Fills *c, *host, *p and the loaders; returns 1 if there
+ * is validation data. */
+int train_setup(int argc, char **argv, const MemoryTarget *mem, TrainConfig *c, GPT2 *host, TrainProgress *p,
+                DataLoader *train_dl, DataLoader *val_dl);
 /* The tokenizer for samples, or NULL (no samples asked for, or no vocabulary);
  * dies at once if its vocabulary does not match the model's (so a sample
  * can never fail mid-run). */
@@ -100,7 +114,8 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
           const Tokenizer *tok);
 /* A whole program: train_setup, then open_backend on the set-up model, train,
  * close_backend (may be NULL), free everything; returns main's exit status. */
-int train_main(int argc, char **argv, Backend (*open_backend)(GPT2 *model, const TrainConfig *c),
+int train_main(int argc, char **argv, const MemoryTarget *mem,
+               Backend (*open_backend)(GPT2 *model, const TrainConfig *c),
                void (*close_backend)(Backend *be, const TrainConfig *c));
 
 #endif

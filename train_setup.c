@@ -1,8 +1,9 @@
 /*
  * train_setup.c: everything before the first step, shared by ./train and
- * ./train_gpu: the defaults and --help, the flags, the model to train (new,
- * --init or resumed), the data, the optimizer state of a resumed run, and
- * the tokenizer for samples. train_setup() is the entry point; train.c's
+ * ./train_gpu: the defaults and --help, the flags, the memory plan (checked
+ * before anything big is loaded), the model to train (new, --init or
+ * resumed), the data, the optimizer state of a resumed run, and the
+ * tokenizer for samples. train_setup() is the entry point; train.c's
  * train_main calls it.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -74,6 +75,11 @@ static void usage(FILE *f, const char *prog) {
         "                         are restored, flags given here override them (except the model's:\n"
         "                         --layers --heads --channels --context --init, and --out)\n"
         "  --stop-after N         stop (with a checkpoint) after step N, as if interrupted\n"
+        "memory (notes.md, \"The memory plan\"):\n"
+        "  --plan-only            print the memory plan (bytes per part) and exit; needs no --train\n"
+        "  --force                train even if the plan exceeds the available memory (by default the\n"
+        "                         run refuses before loading anything, and says what would fit)\n"
+        "                         GPT2C_MEM_AVAILABLE=BYTES replaces the available amount (for tests)\n"
         "Ctrl-C or SIGTERM saves a checkpoint and exits; --resume continues exactly.\n"
         "One run per --out folder at a time: a run locks its folder while it trains.\n",
         prog);
@@ -130,6 +136,8 @@ static void parse_flags(TrainConfig *c, int argc, char **argv) {
         else if (FLAG("--lora")) c->lora_rank = INT(1, 4096);
         else if (FLAG("--lora-alpha")) c->lora_alpha = REAL(1e-6, 1e5);
         else if (FLAG("--lora-targets")) c->lora_targets = lora_parse_targets(next_value(argc, argv, &i));
+        else if (FLAG("--force")) c->force = 1;
+        else if (FLAG("--plan-only")) c->plan_only = 1;
         else die_usage("unknown option '%s' (see --help)", a);
 #undef FLAG
 #undef INT
@@ -145,38 +153,149 @@ static const char *default_vocab_dir(void) {
     return env && *env ? env : "data/gpt2";
 }
 
+/* A new model's config: GPT-2's vocabulary, the --layers/--heads/--channels/--context shape. */
+static GPT2Config new_model_config(const TrainConfig *c) {
+    if (c->channels % c->heads != 0) die_usage("--channels %d is not divisible by --heads %d", c->channels, c->heads);
+    GPT2Config mc = {.maxT = c->context, .V = 50257, .Vp = 50304, .L = c->layers, .NH = c->heads, .C = c->channels};
+    return mc;
+}
+
+/* The checkpoint the run starts from: the one being resumed (for a LoRA
+ * run, the base its adapters name, whose LoRA settings go to *c), or
+ * --init's; NULL for a new model. */
+static const char *start_checkpoint(char *buf, size_t cap, TrainConfig *c, const char *resume, int step) {
+    if (resume) {
+        const char *kind = checkpoint_weights_kind(resume, step);
+        ckpt_path(buf, cap, resume, kind, step);
+        if (strcmp(kind, "lora") != 0) return buf;
+        LoRAFileInfo info = lora_read_info(buf);
+        copy_string(c->init_path, sizeof c->init_path, info.base_path, buf);
+        c->lora_rank = info.rank;
+        c->lora_alpha = info.alpha;
+        c->lora_targets = info.targets;
+    }
+    return c->init_path[0] ? c->init_path : NULL;
+}
+
 /* The model to train: the checkpoint being resumed (with LoRA: its adapters
  * on the base they name), the --init checkpoint (with fresh adapters under
  * --lora), or a new GPT-2 of the --layers/--heads/--channels/--context shape. */
 static void load_model(GPT2 *host, TrainConfig *c, const char *resume, int step) {
     char path[1200];
-    if (resume) {
-        const char *kind = checkpoint_weights_kind(resume, step);
-        ckpt_path(path, sizeof path, resume, kind, step);
-        if (!strcmp(kind, "lora")) {
-            LoRAFileInfo info = lora_read_info(path);
-            copy_string(c->init_path, sizeof c->init_path, info.base_path, path);
-            gpt2_load(host, c->init_path);
+    const char *ckpt = start_checkpoint(path, sizeof path, c, resume, step);
+    if (ckpt) {
+        gpt2_load(host, ckpt);
+        if (resume && c->lora_rank) {
+            ckpt_path(path, sizeof path, resume, "lora", step);
             lora_load(host, path);
-            c->lora_rank = info.rank;
-            c->lora_alpha = info.alpha;
-            c->lora_targets = info.targets;
-        } else {
-            gpt2_load(host, path);
-        }
-    } else if (c->init_path[0]) {
-        gpt2_load(host, c->init_path);
-        if (c->lora_rank)
+        } else if (c->lora_rank) {
             lora_init(host, c->lora_rank, c->lora_alpha > 0 ? c->lora_alpha : (float)c->lora_rank, c->lora_targets,
                       c->seed);
+        }
     } else {
-        if (c->channels % c->heads != 0)
-            die_usage("--channels %d is not divisible by --heads %d", c->channels, c->heads);
-        GPT2Config mc = {.maxT = c->context, .V = 50257, .Vp = 50304, .L = c->layers, .NH = c->heads,
-                         .C = c->channels};
+        GPT2Config mc = new_model_config(c);
         gpt2_init_random(host, &mc, c->seed);
     }
 }
+
+/* ------------------------------------------------------------------------ */
+/* the memory plan, before anything big is allocated                         */
+
+static int plan_fits(const MemoryTarget *mem, const GPT2Config *mc, int B, int T, TrainedSpec trained, int kv,
+                     size_t available) {
+    MemoryPlan plan = mem->plan(mc, B, T, trained, kv);
+    return memory_plan_total(&plan) <= available;
+}
+
+/* The largest n in [1, hi] for which fits(n) holds, 0 if none; fits must
+ * hold for every n below one that fits (the plan grows with B and with T). */
+static int largest_fitting(const MemoryTarget *mem, const GPT2Config *mc, int hi, int vary_b, int T,
+                           TrainedSpec trained, int kv, size_t available) {
+    int lo = 0; /* fits(lo) holds, or lo == 0 */
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        int ok = vary_b ? plan_fits(mem, mc, mid, T, trained, kv, available)
+                        : plan_fits(mem, mc, 1, mid, trained, kv, available);
+        if (ok) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* What would fit in `available` instead: a smaller -b at this -t, or -b 1
+ * with a shorter -t, and (for full fine-tuning) LoRA of rank 8 on qkv and
+ * attproj, the default targets, where it needs less. */
+static void what_would_fit(char *buf, size_t cap, const MemoryTarget *mem, const GPT2Config *mc, const TrainConfig *c,
+                           TrainedSpec trained, int kv, size_t available) {
+    char need[32];
+    int n = 0;
+    int B = c->B > 1 ? largest_fitting(mem, mc, c->B - 1, 1, c->T, trained, kv, available) : 0;
+    int T = !B && c->T > 1 ? largest_fitting(mem, mc, c->T - 1, 0, 0, trained, kv, available) : 0;
+    if (B) n = snprintf(buf, cap, "-b %d -t %d would fit", B, c->T);
+    else if (T) n = snprintf(buf, cap, "-b 1 -t %d would fit", T);
+    else n = snprintf(buf, cap, "not even -b 1 -t 1 fits");
+    MemoryPlan full = mem->plan(mc, c->B, c->T, trained, kv);
+    MemoryPlan lora = mem->plan(mc, c->B, c->T, (TrainedSpec){8, 1u << LORA_QKV | 1u << LORA_ATTPROJ}, kv);
+    if (!trained.lora_rank && n > 0 && (size_t)n < cap && memory_plan_total(&lora) < memory_plan_total(&full))
+        snprintf(buf + n, cap - (size_t)n, "; --lora 8 needs %s",
+                 format_bytes(need, sizeof need, memory_plan_total(&lora)));
+}
+
+/* The plan in one line: the total, then each part that is not empty. */
+static void print_plan(const MemoryTarget *mem, const MemoryPlan *p, size_t available, const char *source) {
+    struct { const char *name; size_t bytes; } parts[] = {
+        {"params", p->params},     {"grads", p->grads},       {"AdamW", p->adamw},
+        {"activations", p->activations}, {"scratch", p->scratch}, {"KV cache", p->kv_cache},
+        {"eval copy", p->eval_copy}, {"buffers", p->other}};
+    char b[32];
+    printf("%s plan: %s =", mem->name, format_bytes(b, sizeof b, memory_plan_total(p)));
+    const char *sep = " ";
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (!parts[i].bytes) continue;
+        printf("%s%s %s", sep, parts[i].name, format_bytes(b, sizeof b, parts[i].bytes));
+        sep = " + ";
+    }
+    if (available) printf(" (available %s, %s)\n", format_bytes(b, sizeof b, available), source);
+    else printf(" (available: unknown, so not checked)\n");
+    fflush(stdout);
+}
+
+/* --plan-only: every part in bytes, for scripts and notes.md's table. */
+static void print_plan_bytes(const MemoryPlan *p, size_t num_parameters, size_t trainable) {
+    printf("parameters %zu\ntrainable %zu\nparams %zu\ngrads %zu\nadamw %zu\nactivations %zu\nscratch %zu\n"
+           "kv_cache %zu\neval_copy %zu\nbuffers %zu\ntotal %zu\n",
+           num_parameters, trainable, p->params, p->grads, p->adamw, p->activations, p->scratch, p->kv_cache,
+           p->eval_copy, p->other, memory_plan_total(p));
+}
+
+/* Print the run's memory plan and refuse (exit 1) if it exceeds what is
+ * available, unless --force: a run that cannot fit would otherwise be
+ * killed by the kernel minutes later, without a word (calloc succeeds
+ * under overcommit; the pages fail only when touched). */
+static void check_memory(const MemoryTarget *mem, const GPT2Config *mc, const TrainConfig *c) {
+    size_t sizes[NUM_PARAM_TENSORS];
+    size_t num_parameters = gpt2_param_sizes(mc, sizes);
+    TrainedSpec trained = {c->lora_rank, c->lora_targets};
+    size_t trainable = gpt2_trained_count(mc, trained);
+    int kv = c->sample_every > 0 && tokenizer_vocab_exists(c->vocab_dir);
+    MemoryPlan plan = mem->plan(mc, c->B, c->T, trained, kv);
+    const char *source;
+    size_t available = mem->available(&source);
+    print_plan(mem, &plan, available, source);
+    if (c->plan_only) {
+        print_plan_bytes(&plan, num_parameters, trainable);
+        exit(0);
+    }
+    size_t total = memory_plan_total(&plan);
+    if (c->force || !available || total <= available) return;
+    char need[32], have[32], fit[160];
+    what_would_fit(fit, sizeof fit, mem, mc, c, trained, kv, available);
+    die("this run needs %s of %s but %s is available (%s): %s (or --force to try anyway)",
+        format_bytes(need, sizeof need, total), mem->name, format_bytes(have, sizeof have, available), source, fit);
+}
+
+static size_t host_available(const char **source) { return host_memory_available(source); }
+const MemoryTarget HOST_MEMORY = {.name = "memory", .plan = gpt2_memory_plan, .available = host_available};
 
 /* AdamW's m and v (of the trained parameters: all, or the adapters) from
  * the rest of an open state file (read_state read its head). */
@@ -221,8 +340,8 @@ static void refuse_model_flags_on_resume(int argc, char **argv) {
 
 /* Everything main() and train_gpu's main() share: settings, data, model,
  * resume. Fills *c, *host, *p, the loaders; returns 1 if there is validation data. */
-int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress *p, DataLoader *train_dl,
-                DataLoader *val_dl) {
+int train_setup(int argc, char **argv, const MemoryTarget *mem, TrainConfig *c, GPT2 *host, TrainProgress *p,
+                DataLoader *train_dl, DataLoader *val_dl) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout, argv[0]); exit(0); }
     *c = TRAIN_DEFAULTS;
@@ -246,7 +365,7 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
         if (p->step != step) die("%s: holds step %d, not %d", path, p->step, step);
     }
     parse_flags(c, argc, argv); /* flags win over restored settings */
-    if (!resume && !c->train_pattern[0]) die_usage("--train PATTERN is required (see --help)");
+    if (!resume && !c->train_pattern[0] && !c->plan_only) die_usage("--train PATTERN is required (see --help)");
     if (!c->out_dir[0]) die_usage("--out needs a folder name, not an empty string");
     /* a run lives in one folder: writing a resumed run elsewhere would mix
      * it into whatever that folder holds */
@@ -263,12 +382,18 @@ int train_setup(int argc, char **argv, TrainConfig *c, GPT2 *host, TrainProgress
         die_usage("--lr-min %g is larger than --lr %g", c->lr_min, c->lr);
     }
 
-    load_model(host, c, resume, p->step);
-    if (c->T > host->config.maxT) {
+    /* the config from the checkpoint's header (or the flags), so the plan
+     * comes before gigabytes of weights are read */
+    char model_path[1200];
+    const char *ckpt = start_checkpoint(model_path, sizeof model_path, c, resume, p->step);
+    GPT2Config shape = ckpt ? gpt2_read_config(ckpt) : new_model_config(c);
+    if (c->T > shape.maxT) {
         if (resume && !flag_given(argc, argv, "-t", "--seq"))
-            die("%s: corrupt state: T = %d is longer than the model's context of %d", path, c->T, host->config.maxT);
-        die_usage("--seq %d is longer than the model's context of %d", c->T, host->config.maxT);
+            die("%s: corrupt state: T = %d is longer than the model's context of %d", path, c->T, shape.maxT);
+        die_usage("--seq %d is longer than the model's context of %d", c->T, shape.maxT);
     }
+    check_memory(mem, &shape, c);
+    load_model(host, c, resume, p->step);
     if (!resume) {
         make_dir(c->out_dir);
         lock_run_dir(c->out_dir);

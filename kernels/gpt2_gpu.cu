@@ -91,6 +91,48 @@ int gpu_options_take(GpuOptions *o, int argc, char **argv, int with_profile) {
     return kept;
 }
 
+/* One workspace serves every op, as large as the largest need: attention's,
+ * or the column partials of the 4C-wide fc layer. */
+static size_t workspace_floats(const GPT2Config *c, int B_max, int T_max) {
+    size_t ws = attention_workspace_size(B_max, T_max, c->C, c->NH);
+    size_t fc = column_partials_size((size_t)B_max * T_max, 4 * (size_t)c->C);
+    return fc > ws ? fc : ws;
+}
+
+/* What gpt2_gpu_create allocates on the device: the host's plan for the
+ * parameters (params, grads and AdamW for every one: the GPU trains all of
+ * them: train_gpu has no LoRA), activations and scratch; then the
+ * workspace, the norm partials and the token buffers. Samples are drawn on
+ * the host, so no KV cache, and the eval copy is the host's too. */
+MemoryPlan gpt2_gpu_memory_plan(const GPT2Config *c, int B, int T, TrainedSpec trained, int with_kv_cache) {
+    (void)trained;
+    (void)with_kv_cache;
+    MemoryPlan host = gpt2_memory_plan(c, B, T, (TrainedSpec){0, 0}, 0);
+    MemoryPlan m = host;
+    m.kv_cache = 0;  /* samples are drawn on the host */
+    m.eval_copy = 0; /* kept on the host */
+    size_t BT = (size_t)B * T;
+    m.other = workspace_floats(c, B, T) * sizeof(float) + GRAD_NORM_BLOCKS * sizeof(double) +
+              (2 * BT + 3 * BT + 1) * sizeof(int); /* inputs, targets, token buckets */
+    return m;
+}
+
+size_t gpu_memory_available(const char **source) {
+    size_t bytes = memory_available_override();
+    if (bytes) {
+        *source = "GPT2C_MEM_AVAILABLE";
+        return bytes;
+    }
+    size_t free_bytes = 0, total = 0;
+    if (!gpu_available() || cudaMemGetInfo(&free_bytes, &total) != cudaSuccess) {
+        (void)cudaGetLastError();
+        *source = "unknown";
+        return 0;
+    }
+    *source = "cudaMemGetInfo";
+    return free_bytes;
+}
+
 GPT2GPU *gpt2_gpu_create(const GPT2 *host, int B_max, int T_max) {
     const GPT2Config *c = &host->config;
     gpt2_check_alloc_size(c, B_max, T_max);
@@ -117,10 +159,7 @@ GPT2GPU *gpt2_gpu_create(const GPT2 *host, int B_max, int T_max) {
     g->acts_memory = (float *)device_alloc(mul_size(nacts, sizeof(float), "activations"), "activations");
     g->scratch_memory = (float *)device_alloc(mul_size(nscratch, sizeof(float), "scratch"), "gradient scratch");
     size_t BT = (size_t)B_max * T_max;
-    /* one workspace for every op, as large as the largest need: attention's,
-     * or the column partials of the 4C-wide fc layer */
-    size_t ws = attention_workspace_size(B_max, T_max, c->C, c->NH);
-    if (column_partials_size(BT, 4 * (size_t)c->C) > ws) ws = column_partials_size(BT, 4 * (size_t)c->C);
+    size_t ws = workspace_floats(c, B_max, T_max);
     g->workspace = (float *)device_alloc(mul_size(ws, sizeof(float), "workspace"), "workspace");
     g->norm_partials = (double *)device_alloc(GRAD_NORM_BLOCKS * sizeof(double), "norm partials");
     g->inputs = (int *)device_alloc(BT * sizeof(int), "inputs");

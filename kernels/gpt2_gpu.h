@@ -70,6 +70,13 @@ void gpu_print_step_times(int warmup, double tokens_per_step);
 /* 1 if a CUDA device is usable, 0 otherwise (no driver, no device): tests SKIP on 0. */
 int gpu_available(void);
 
+/* The device bytes gpt2_gpu_create takes for batches of up to (B,T), as a
+ * MemoryPlan (train_gpu checks it before loading; `trained` and
+ * `with_kv_cache` do not apply on the device). */
+MemoryPlan gpt2_gpu_memory_plan(const GPT2Config *c, int B, int T, TrainedSpec trained, int with_kv_cache);
+/* Free device memory (cudaMemGetInfo), or $GPT2C_MEM_AVAILABLE if set; 0 if unknown. */
+size_t gpu_memory_available(const char **source);
+
 /* Copy host's parameters to the device and allocate gradients, AdamW moments
  * (zero), activations and scratch for batches of up to (B_max, T_max). */
 GPT2GPU *gpt2_gpu_create(const GPT2 *host, int B_max, int T_max);

@@ -59,6 +59,10 @@ static void close_gpu(Backend *be, const TrainConfig *c) {
 
 /* ---- the program ---- */
 
+/* train_gpu checks its plan against the device's free memory */
+static const MemoryTarget GPU_MEMORY = {.name = "GPU memory", .plan = gpt2_gpu_memory_plan,
+                                        .available = gpu_memory_available};
+
 /* train_gpu's own flags (kernels/gpt2_gpu.h), taken out of argv before the
  * trainer's parser sees it; --help lists them before ./train's options. */
 static int take_gpu_options(int argc, char **argv) {
@@ -79,5 +83,5 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strncmp(argv[i], "--lora", 6))
             die_usage("%s: LoRA trains on the CPU (./train); the GPU path has no adapter kernels", argv[i]);
-    return train_main(argc, argv, open_gpu, close_gpu);
+    return train_main(argc, argv, &GPU_MEMORY, open_gpu, close_gpu);
 }

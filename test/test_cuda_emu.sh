@@ -106,3 +106,23 @@ check emu/resumed_runs_reach_step_4 test -f "$TMP/g2c/model_00000004.bin" -a -f 
 expect_error emu/train_gpu_refuses_lora 2 'LoRA trains on the CPU' "$EMU/train_gpu" "${flags[@]}" --init "$TMP/cpu/model_00000004.bin" --lora 2 --out "$TMP/gl"
 run "$BIN/train" "$TMP/lr.log" "${flags[@]}" --init "$TMP/cpu/model_00000004.bin" --lora 2 --steps 2 --out "$TMP/lr"
 expect_error emu/train_gpu_refuses_lora_resume 1 'lr: a LoRA run; it continues on the CPU' "$EMU/train_gpu" --resume "$TMP/lr"
+
+# 5. train_gpu's memory plan is the device's: the host's params, grads, AdamW,
+# activations and scratch (no KV cache, no eval copy) plus its workspace; a
+# plan over the (faked) free memory is refused, and the suggestion fits.
+plan_flags=(--layers 2 --heads 2 --channels 32 --context 32 -b 2 -t 32)
+"$BIN/train" --plan-only "${plan_flags[@]}" >"$TMP/cpu.plan" 2>&1
+"$EMU/train_gpu" --plan-only "${plan_flags[@]}" >"$TMP/gpu.plan" 2>&1
+same_parts=1
+for k in parameters params grads adamw activations scratch; do
+    [ "$(awk -v k=$k '$1 == k' "$TMP/cpu.plan")" = "$(awk -v k=$k '$1 == k' "$TMP/gpu.plan")" ] || same_parts=0
+done
+check emu/train_gpu_plan_matches_the_host_parts [ $same_parts = 1 ] && grep -q '^GPU memory plan: ' "$TMP/gpu.plan" && \
+    [ "$(awk '$1 == "kv_cache" || $1 == "eval_copy" { s += $2 } END { print s + 0 }' "$TMP/gpu.plan")" = 0 ]
+limit=$(( $(awk '$1 == "total" { print $2 }' "$TMP/gpu.plan") - 1 ))
+GPT2C_MEM_AVAILABLE=$limit expect_error emu/train_gpu_refuses_over_device_memory 1 \
+    'needs .* of GPU memory but .* is available .*: -b 1 -t 32 would fit' \
+    "$EMU/train_gpu" --train "$TMP/train.bin" "${plan_flags[@]}" --steps 1 --out "$TMP/gpu_over"
+GPT2C_MEM_AVAILABLE=$limit run "$EMU/train_gpu" "$TMP/gpu_fits.log" --train "$TMP/train.bin" "${plan_flags[@]}" -b 1 \
+    --steps 1 --eval-every 0 --out "$TMP/gpu_fits"
+check emu/train_gpu_suggestion_fits [ ! -e "$TMP/gpu_over" ] && [ -f "$TMP/gpu_fits/model_00000001.bin" ]

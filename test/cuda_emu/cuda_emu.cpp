@@ -27,6 +27,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <vector>
@@ -507,6 +508,25 @@ const char *cudaGetErrorString(cudaError_t err) {
 
 cudaError_t cudaGetDeviceCount(int *count) {
     *count = 1;
+    return cudaSuccess;
+}
+
+/* The emulator's device memory is host memory, so it reports the host's
+ * /proc/meminfo figures (0 where there is none, as a device that is full). */
+static size_t meminfo_bytes(const char *key) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256], name[64];
+    unsigned long long kib = 0, v;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%63[^:]: %llu", name, &v) == 2 && !strcmp(name, key)) { kib = v; break; }
+    fclose(f);
+    return (size_t)kib * 1024;
+}
+
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
+    *free_bytes = meminfo_bytes("MemAvailable");
+    *total_bytes = meminfo_bytes("MemTotal");
     return cudaSuccess;
 }
 

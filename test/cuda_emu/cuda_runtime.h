@@ -94,6 +94,8 @@ cudaError_t cudaMemset(void *ptr, int value, size_t bytes);
 cudaError_t cudaGetLastError(void);
 const char *cudaGetErrorString(cudaError_t err);
 cudaError_t cudaGetDeviceCount(int *count);
+/* the emulated device's memory is the host's: MemAvailable and MemTotal */
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes);
 cudaError_t cudaDeviceSynchronize(void);
 
 /* Events (kernels/timing.cu): an event records the host clock; there is one
