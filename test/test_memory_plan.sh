@@ -62,3 +62,24 @@ GPT2C_MEM_AVAILABLE=$limit expect_error plan/resume_refused 1 'needs .* but .* i
 check plan/resume_refused_leaves_run [ "$(ls "$TMP/r")" = "$(cat "$TMP/before")" ]
 GPT2C_MEM_AVAILABLE=$total "$BIN/train" --resume "$TMP/r" >"$TMP/log" 2>&1
 check plan/resume_accepted_at_its_plan [ $? = 0 ] && [ -f "$TMP/r/model_00000002.bin" ] && grep -q '^memory plan: ' "$TMP/log"
+
+# 5. LoRA: only the adapters have gradients and AdamW state (12 bytes each,
+# plus 4 for the adapter itself), the base its 4 bytes a parameter, the
+# adapters' activations h (per target and layer) and scratch dh are counted,
+# and there is no eval copy. The suggested --lora 8 of a refused full run fits.
+R=4
+A=$(( L*R*(C + 3*C) + L*R*(C + C) + L*R*(C + 4*C) ))   # qkv, attproj, fc
+lora=(--lora $R --lora-targets qkv,attproj,fc)
+"$BIN/train" --plan-only --init "$TMP/fits/model_00000001.bin" -b $B -t $T "${lora[@]}" >"$TMP/plan" 2>&1
+check plan/lora_trains_only_the_adapters [ "$(value trainable)" = $A ] && [ "$(value grads)" = $((4 * A)) ] && \
+    [ "$(value adamw)" = $((8 * A)) ] && [ "$(value params)" = $((4 * (P + A))) ] && [ "$(value eval_copy)" = 0 ]
+check plan/lora_activations [ "$(value activations)" = $((4 * (acts + 3*L*BT*R))) ] && \
+    [ "$(value scratch)" = $((4 * (scratch + BT*R))) ]
+"$BIN/train" --plan-only --init "$TMP/fits/model_00000001.bin" -b $B -t $T --lora 8 >"$TMP/plan" 2>&1
+limit=$(( $(value total) + 4096 ))
+full=("$BIN/train" --train "$TMP/data.bin" --init "$TMP/fits/model_00000001.bin" -b $B -t $T --steps 1 --eval-every 0)
+GPT2C_MEM_AVAILABLE=$limit expect_error plan/full_refused_suggests_lora 1 '; --lora 8 needs' "${full[@]}" --out "$TMP/lf"
+GPT2C_MEM_AVAILABLE=$limit "${full[@]}" --lora 8 --out "$TMP/lora8" >"$TMP/log" 2>&1
+check plan/suggested_lora_fits [ $? = 0 ] && [ -f "$TMP/lora8/lora_00000001.bin" ]
+GPT2C_MEM_AVAILABLE=$((limit - 8192)) expect_error plan/lora_run_refused_when_over 1 'needs .* but .* is available' \
+    "${full[@]}" --lora 8 --out "$TMP/lover"
