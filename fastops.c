@@ -41,6 +41,7 @@
 
 #include "common.h"
 #include "gpt2.h"
+#include "train.h" /* adamw_bias_correction */
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -537,6 +538,40 @@ void crossentropy_backward_fast(float *dlogits, const int *targets, int B, int T
     }
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* AdamW, with the gradient cleared as it is consumed                       */
+
+/* Stands in for adamw_update (train.c) followed by clearing grads: the next
+ * step's micro-batches accumulate into zeroed gradients, and clearing them
+ * here, as each is read, saves the separate pass over all of them that
+ * gpt2_zero_grad would make. The loop is memory-bound: per parameter it reads
+ * params, grads, m and v and writes all four back, 32 bytes.
+ * adamw_update as written divides twice and takes a square root per element,
+ * more than the vector units keep up with at the speed memory delivers.
+ * The bias corrections fold into two constants, since
+ *   (m/bc1) / (sqrt(v/bc2) + eps) = [sqrt(bc2)/bc1] m / (sqrt(v) + eps sqrt(bc2)),
+ * leaving one division and one square root. The result is the same formula
+ * rounded differently: within a few float roundings of adamw_update
+ * (test_ops bounds it), not bit-identical. Every element is computed alone,
+ * so the split between threads cannot change a result. */
+void adamw_update_fast(float *params, float *grads, float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                       float eps, float weight_decay, int t) {
+    float root_bc2 = sqrtf(adamw_bias_correction(beta2, t));
+    float step_scale = lr * root_bc2 / adamw_bias_correction(beta1, t);
+    float eps_scaled = eps * root_bc2;
+    float decay = lr * weight_decay;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float g = grads[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * g;
+        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] -= step_scale * mi / (sqrtf(vi) + eps_scaled) + decay * params[i];
+        grads[i] = 0.0f;
+    }
+}
 
 /* The model's table (gpt2.h GPT2Ops): every op that has a twin here. */
 const GPT2Ops GPT2_FAST_OPS = {

@@ -30,5 +30,8 @@ void gelu_forward_fast(float *out, const float *inp, size_t N);
 void gelu_backward_fast(float *dinp, const float *inp, const float *dout, size_t N);
 void crossentropy_forward_fast(float *losses, const float *logits, const int *targets, int B, int T, int V);
 void crossentropy_backward_fast(float *dlogits, const int *targets, int B, int T, int V);
+/* adamw_update (train.c), and grads left zero: the consumed gradient cleared in the same pass */
+void adamw_update_fast(float *params, float *grads, float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                       float eps, float weight_decay, int t);
 
 #endif
