@@ -394,34 +394,75 @@ void attention_query_fast(float *out, float *att, const float *q, const float *k
     }
 }
 
-/* Stands in for attention_query_backward, with lane-sum dot products. */
-void attention_query_backward_fast(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
-                                   const float *k, const float *v, const float *att, size_t kv_stride, int n, int hs) {
-    float scale = 1.0f / sqrtf((float)hs);
-    for (int t2 = 0; t2 < n; t2++) datt[t2] = dot(dout, v + (size_t)t2 * kv_stride, hs);
-    float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
-    for (int t2 = 0; t2 < n; t2++) att_datt += att[t2] * datt[t2];
-    /* the three accumulations of key t2, in one pass over its rows */
-    for (int t2 = 0; t2 < n; t2++) {
-        const float *kt = k + (size_t)t2 * kv_stride;
-        float *dkt = dk + (size_t)t2 * kv_stride, *dvt = dv + (size_t)t2 * kv_stride;
-        float ds = att[t2] * (datt[t2] - att_datt) * scale;
-        for (int i = 0; i < hs; i++) {
-            dvt[i] += att[t2] * dout[i];
-            dq[i] += ds * kt[i];
-            dkt[i] += ds * q[i];
-        }
-    }
-}
-
-/* Stand in for attention_forward and attention_backward: their loops, over the fast single-query parts. */
+/* Stands in for attention_forward: its loop, over the fast single-query part. */
 void attention_forward_fast(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
     attention_forward_by(attention_query_fast, out, att, qkv, B, T, C, NH);
 }
 
+/* Stands in for attention_backward, a whole head at a time. Going query by
+ * query as attention_query_backward does, datt[t2] = dout . v[t2] is a dot
+ * product of hs = 64 terms for every pair (t, t2): too short to keep vector
+ * lanes busy, and each ends in adding its lanes together. Here each head's
+ * values are first copied transposed, vt (hs, T), so that the row of datt
+ * for query t is a sum over i of dout[i] * vt[i][0..t], vectorised along t2,
+ * each element summed over i in order, as the plain loop sums it. The three
+ * accumulations (dq, dk[t2], dv[t2]) then run along i, hs wide. */
+static void attention_head_backward(float *restrict dq0, float *restrict dk0, float *restrict dv0,
+                                    float *restrict datt, const float *restrict dout0, const float *restrict q0,
+                                    const float *restrict k0, const float *restrict v0, const float *restrict att,
+                                    float *restrict vt, size_t stride, size_t dout_stride, int T, int hs) {
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int t2 = 0; t2 < T; t2++)
+        for (int i = 0; i < hs; i++) vt[(size_t)i * T + t2] = v0[t2 * stride + i];
+    for (int t = 0; t < T; t++) {
+        const float *dout = dout0 + t * dout_stride, *q = q0 + t * stride, *a = att + (size_t)t * T;
+        float *dq = dq0 + t * stride, *drow = datt + (size_t)t * T;
+        int n = t + 1;
+        for (int t2 = 0; t2 < T; t2++) drow[t2] = 0.0f;
+        for (int i = 0; i < hs; i++) {
+            const float *vi = vt + (size_t)i * T;
+            float d = dout[i];
+#pragma omp simd
+            for (int t2 = 0; t2 < n; t2++) drow[t2] = MULADD(d, vi[t2], drow[t2]);
+        }
+        float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
+        for (int t2 = 0; t2 < n; t2++) att_datt += a[t2] * drow[t2];
+        for (int t2 = 0; t2 < n; t2++) {
+            const float *kt = k0 + t2 * stride;
+            float *dkt = dk0 + t2 * stride, *dvt = dv0 + t2 * stride;
+            float ds = a[t2] * (drow[t2] - att_datt) * scale, at = a[t2];
+#pragma omp simd
+            for (int i = 0; i < hs; i++) {
+                dvt[i] = MULADD(at, dout[i], dvt[i]);
+                dq[i] = MULADD(ds, kt[i], dq[i]);
+                dkt[i] = MULADD(ds, q[i], dkt[i]);
+            }
+        }
+    }
+}
+
 void attention_backward_fast(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                              int T, int C, int NH) {
-    attention_backward_by(attention_query_backward_fast, dqkv, datt, dout, qkv, att, B, T, C, NH);
+    int hs = C / NH;
+    size_t C3 = (size_t)3 * C;
+#pragma omp parallel
+    {
+        float *vt = xmalloc((size_t)hs * T * sizeof(float), "transposed values");
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < NH; h++) {
+                const float *seq = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* position 0, head h */
+                float *dseq = dqkv + (size_t)b * T * C3 + (size_t)h * hs;
+                for (int t = 0; t < T; t++)
+                    for (int part = 0; part < 3; part++) memset(dseq + t * C3 + (size_t)part * C, 0, hs * sizeof(float));
+                size_t rows = ((size_t)b * NH + h) * T * T;
+                attention_head_backward(dseq, dseq + C, dseq + 2 * (size_t)C, datt + rows, dout + (size_t)b * T * C
+                                        + (size_t)h * hs, seq, seq + C, seq + 2 * (size_t)C, att + rows, vt, C3, C, T,
+                                        hs);
+            }
+        }
+        free(vt);
+    }
 }
 
 /* ------------------------------------------------------------------------ */

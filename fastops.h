@@ -21,8 +21,6 @@ void matmul_backward_fast(float *dinp, float *dweight, float *dbias, const float
                           const float *weight, int B, int T, int C, int OC);
 void attention_query_fast(float *out, float *att, const float *q, const float *k, const float *v, size_t kv_stride,
                           int n, int hs);
-void attention_query_backward_fast(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
-                                   const float *k, const float *v, const float *att, size_t kv_stride, int n, int hs);
 void attention_forward_fast(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
 void attention_backward_fast(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                              int T, int C, int NH);

@@ -467,6 +467,17 @@ static void check_attention(int B, int T, int C, int NH) {
         snprintf(name, sizeof(name), "%s attention B=%d T=%d C=%d NH=%d vs its plain twin", op->name, B, T, C, NH);
         CHECK(g_out <= 1 && g_att <= 1 && g_d <= 1, name,
               "|fast - plain| / (2e-5 (1 + |plain|)): out %.3g, att %.3g, dqkv %.3g", g_out, g_att, g_d);
+        /* heads are split between threads; each head's sums have one order */
+        float *out1 = xmalloc(n * sizeof(float), "out"), *att1 = xmalloc(na * sizeof(float), "att");
+        float *dqkv1 = xmalloc(n3 * sizeof(float), "dqkv"), *datt1 = xmalloc(na * sizeof(float), "datt");
+        int old = set_threads(1);
+        op->attention_forward(out1, att1, qkv, B, T, C, NH);
+        op->attention_backward(dqkv1, datt1, dout, qkv, att1, B, T, C, NH);
+        set_threads(old);
+        snprintf(name, sizeof(name), "%s attention B=%d T=%d same bits with 1 thread", op->name, B, T);
+        CHECK(same_bits(out, out1, n) && same_bits(att, att1, na) && same_bits(dqkv, dqkv1, n3), name,
+              "the results differ");
+        free(out1), free(att1), free(dqkv1), free(datt1);
         free(out), free(att), free(dqkv);
     }
     free(qkv), free(dout), free(rout), free(ratt), free(rd), free(da), free(plain[0]), free(plain[1]), free(plain[2]);
@@ -574,6 +585,7 @@ int main(void) {
     check_attention(1, 1, 15, 3);
     check_attention(2, 17, 15, 3);
     check_attention(2, 33, 84, 4);
+    check_attention(1, 64, 128, 2); /* GPT-2's head size, 64, at the bench's T */
     check_adamw(1, 1, 0.0f);
     check_adamw(10007, 1, 0.1f);
     check_adamw(10007, 9, 0.0f);
