@@ -19,6 +19,12 @@
  *     expf/tanhf, which the compiler cannot vectorise (a libm call per
  *     element), and sum into one running float. Here e^x is a short
  *     polynomial that vectorises (exp_fast), and sums keep 16 partial sums.
+ *     Attention for training goes a head at a time, its sums vectorised along
+ *     the keys and kept in registers (attention_forward_fast says how).
+ *   - AdamW (adamw_update_fast, standing in for train.c's adamw_update): one
+ *     division and one square root per element instead of three divisions
+ *     and a root, so that it runs at memory speed, and the gradient cleared in
+ *     the same pass, which saves gpt2_zero_grad's pass over all of them.
  * By how much (`make bench`, GPT-2 124M at B=4, T=64, on 2 cores of an AMD
  * EPYC with AVX-512, one run of 2026-12-05; bench prints this table
  * each time, the plain loops beside their twins): the matrix products
