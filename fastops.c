@@ -509,8 +509,9 @@ void attention_forward_fast(float *out, float *att, const float *qkv, int B, int
  * lanes busy, and each ends in adding its lanes together. Here each head's
  * values are first copied transposed, vt (hs, T), so that the row of datt
  * for query t is a sum over i of dout[i] * vt[i][0..t], vectorised along t2,
- * each element summed over i in order, as the plain loop sums it. The three
- * accumulations (dq, dk[t2], dv[t2]) then run along i, hs wide. */
+ * each element summed over i in order, as the plain loop sums it. dq is then
+ * a weighted sum of key rows (weighted_row_sum), and dk[t2], dv[t2]
+ * accumulate along i, hs wide. */
 static void attention_head_backward(float *restrict dq0, float *restrict dk0, float *restrict dv0,
                                     float *restrict datt, const float *restrict dout0, const float *restrict q0,
                                     const float *restrict k0, const float *restrict v0, const float *restrict att,
@@ -519,6 +520,11 @@ static void attention_head_backward(float *restrict dq0, float *restrict dk0, fl
     float scale = 1.0f / sqrtf((float)hs);
     size_t ld = transposed_ld(T);
     transpose_head(vt, ld, v0, stride, T, hs);
+    for (int t = 0; t < T; t++) { /* dq is written, dk and dv accumulate from zero over the queries */
+        memset(dq0 + t * stride, 0, hs * sizeof(float));
+        memset(dk0 + t * stride, 0, hs * sizeof(float));
+        memset(dv0 + t * stride, 0, hs * sizeof(float));
+    }
     for (int t = 0; t < T; t++) {
         const float *dout = dout0 + t * dout_stride, *q = q0 + t * stride, *a = att + (size_t)t * T;
         float *dq = dq0 + t * stride, *drow = datt + (size_t)t * T;
@@ -552,14 +558,11 @@ void attention_backward_fast(float *dqkv, float *datt, const float *dout, const 
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
-                const float *seq = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* position 0, head h */
-                float *dseq = dqkv + (size_t)b * T * C3 + (size_t)h * hs;
-                for (int t = 0; t < T; t++)
-                    for (int part = 0; part < 3; part++) memset(dseq + t * C3 + (size_t)part * C, 0, hs * sizeof(float));
+                size_t head = (size_t)b * T * C3 + (size_t)h * hs; /* head h at position 0 in qkv, dqkv */
                 size_t rows = ((size_t)b * NH + h) * T * T;
-                attention_head_backward(dseq, dseq + C, dseq + 2 * (size_t)C, datt + rows, dout + (size_t)b * T * C
-                                        + (size_t)h * hs, seq, seq + C, seq + 2 * (size_t)C, att + rows, vt, ds, C3, C,
-                                        T, hs);
+                attention_head_backward(dqkv + head, dqkv + head + C, dqkv + head + 2 * (size_t)C, datt + rows,
+                                        dout + (size_t)b * T * C + (size_t)h * hs, qkv + head, qkv + head + C,
+                                        qkv + head + 2 * (size_t)C, att + rows, vt, ds, C3, C, T, hs);
             }
         }
         free(vt);

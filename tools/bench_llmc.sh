@@ -14,6 +14,8 @@
 # each step's time itself ("took X ms"); ./train's is the time between its
 # consecutive progress lines, and llm.c's is measured that way too, as a check
 # that the two clocks agree. Threads: OMP_NUM_THREADS (default 2).
+# BASELINE=path/to/another/train adds a third program to each round, timed as
+# ./train is: an older build, to compare before and after in the same run.
 #
 # The checkpoint is GPT-2 124M with ./train's random initialisation (V=50257
 # padded to Vp=50304), written by one ./train step at learning rate 0; the
@@ -31,6 +33,11 @@ STEPS=${3:-4}
 [ "$STEPS" -le 8 ] || { echo "bench_llmc: at most 8 steps a round (llm.c evaluates at its step 10)" >&2; exit 2; }
 [ -f "$LLMC/train_gpt2.c" ] || { echo "bench_llmc: $LLMC/train_gpt2.c: not found (give llm.c's folder)" >&2; exit 2; }
 [ -x ./train ] && [ -x ./tokenize ] || { echo "bench_llmc: run from the repository root after make" >&2; exit 2; }
+BASELINE=${BASELINE:-}
+if [ -n "$BASELINE" ]; then
+    [ -x "$BASELINE" ] || { echo "bench_llmc: BASELINE=$BASELINE: not an executable" >&2; exit 2; }
+    BASELINE=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
+fi
 SHARED=${SHARED:-../shared}
 TEXT=$SHARED/data/tinyshakespeare.txt
 VOCAB=$SHARED/data/gpt2
@@ -91,15 +98,22 @@ for r in $(seq 1 "$ROUNDS"); do
     run_steps llmc "$WORK/llmc" "$WORK/train_gpt2"
     run_steps gpt2c "$WORK" "$PWD/train" --train "$WORK/ts_train.bin" --init "$CKPT" -b 4 -t 64 \
         --steps $((STEPS + 1)) --no-shuffle --eval-every 0 --out "$WORK/run$r"
+    if [ -n "$BASELINE" ]; then
+        run_steps baseline "$WORK" "$BASELINE" --train "$WORK/ts_train.bin" --init "$CKPT" -b 4 -t 64 \
+            --steps $((STEPS + 1)) --no-shuffle --eval-every 0 --out "$WORK/base$r"
+    fi
 done
 
 # best and median of each column, then the ratio of the medians
+export BASELINE
 awk '
 function median(a, n,   i, j, t) {
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
-{ if ($1 == "llmc") { lg[++nl] = $2; lo[nl] = $3 } else { g[++ng] = $2 } }
+$1 == "llmc" { lg[++nl] = $2; lo[nl] = $3 }
+$1 == "gpt2c" { g[++ng] = $2 }
+$1 == "baseline" { bl[++nb] = $2 }
 END {
     for (i = 1; i <= nl; i++) { blg = (i == 1 || lg[i] < blg) ? lg[i] : blg; blo = (i == 1 || lo[i] < blo) ? lo[i] : blo }
     for (i = 1; i <= ng; i++) bg = (i == 1 || g[i] < bg) ? g[i] : bg
@@ -108,5 +122,11 @@ END {
     printf "| llm.c train_gpt2.c (its own \"took\") | %d | %.0f | %.0f |\n", nl, blo, ml
     printf "| llm.c train_gpt2.c (between step lines) | %d | %.0f | %.0f |\n", nl, blg, mlg
     printf "| ./train (between step lines) | %d | %.0f | %.0f |\n", ng, bg, mg
+    if (nb) {
+        for (i = 1; i <= nb; i++) bb = (i == 1 || bl[i] < bb) ? bl[i] : bb
+        mb = median(bl, nb)
+        printf "| BASELINE %s (between step lines) | %d | %.0f | %.0f |\n", ENVIRON["BASELINE"], nb, bb, mb
+        printf "bench_llmc: baseline_ms=%.0f gpt2c_ms=%.0f baseline_speedup=%.2f\n", mb, mg, mb / mg
+    }
     printf "bench_llmc: llmc_ms=%.0f gpt2c_ms=%.0f speedup=%.2f threads=%s\n", ml, mg, ml / mg, ENVIRON["OMP_NUM_THREADS"]
 }' "$WORK/times"
