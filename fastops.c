@@ -19,6 +19,12 @@
  *     expf/tanhf, which the compiler cannot vectorise (a libm call per
  *     element), and sum into one running float. Here e^x is a short
  *     polynomial that vectorises (exp_fast), and sums keep 16 partial sums.
+ *     Attention for training goes a head at a time, its sums vectorised along
+ *     the keys and kept in registers (attention_forward_fast says how).
+ *   - AdamW (adamw_update_fast, standing in for train.c's adamw_update): one
+ *     division and one square root per element instead of three divisions
+ *     and a root, so that it runs at memory speed, and the gradient cleared in
+ *     the same pass, which saves gpt2_zero_grad's pass over all of them.
  * By how much (`make bench`, GPT-2 124M at B=4, T=64, on 2 cores of an AMD
  * EPYC with AVX-512, one run of 2026-12-05; bench prints this table
  * each time, the plain loops beside their twins): the matrix products
@@ -41,6 +47,7 @@
 
 #include "common.h"
 #include "gpt2.h"
+#include "train.h" /* adamw_bias_correction */
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -394,34 +401,174 @@ void attention_query_fast(float *out, float *att, const float *q, const float *k
     }
 }
 
-/* Stands in for attention_query_backward, with lane-sum dot products. */
-void attention_query_backward_fast(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
-                                   const float *k, const float *v, const float *att, size_t kv_stride, int n, int hs) {
-    float scale = 1.0f / sqrtf((float)hs);
-    for (int t2 = 0; t2 < n; t2++) datt[t2] = dot(dout, v + (size_t)t2 * kv_stride, hs);
-    float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
-    for (int t2 = 0; t2 < n; t2++) att_datt += att[t2] * datt[t2];
-    /* the three accumulations of key t2, in one pass over its rows */
-    for (int t2 = 0; t2 < n; t2++) {
-        const float *kt = k + (size_t)t2 * kv_stride;
-        float *dkt = dk + (size_t)t2 * kv_stride, *dvt = dv + (size_t)t2 * kv_stride;
-        float ds = att[t2] * (datt[t2] - att_datt) * scale;
+static float max_lanes(const float *l, int n);
+
+/* Copies one head's rows (T of them, hs floats each, `stride` apart) into
+ * dst (hs, ld), transposed: dst[i][t] = src[t][i]. */
+static void transpose_head(float *restrict dst, size_t ld, const float *restrict src, size_t stride, int T, int hs) {
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < hs; i++) dst[(size_t)i * ld + t] = src[t * stride + i];
+}
+
+/* row[0..n) = sum_i x[i] * mt[i][0..n), mt (hs, ld) a transposed head: n dot
+ * products of length hs at once, vectorised along the row, each summed over
+ * i in order (the plain loop's order). The row is built ROW_CHUNK elements
+ * at a time in a local array that stays in vector registers: adding into
+ * row[] in memory instead would make every step of the sum over i wait for
+ * the previous step's store. ld is a multiple of ROW_CHUNK, so a chunk may
+ * read past n (never past the buffer); those sums are dropped. */
+enum { ROW_CHUNK = 64 };
+static void row_times_transposed(float *restrict row, const float *restrict x, const float *restrict mt, int n,
+                                 size_t ld, int hs) {
+    for (int j0 = 0; j0 < n; j0 += ROW_CHUNK) {
+        float acc[ROW_CHUNK] = {0.0f};
         for (int i = 0; i < hs; i++) {
-            dvt[i] += att[t2] * dout[i];
-            dq[i] += ds * kt[i];
-            dkt[i] += ds * q[i];
+            const float *mi = mt + (size_t)i * ld + j0;
+            float xi = x[i];
+#pragma omp simd
+            for (int j = 0; j < ROW_CHUNK; j++) acc[j] = MULADD(xi, mi[j], acc[j]);
+        }
+        int w = n - j0 < ROW_CHUNK ? n - j0 : ROW_CHUNK;
+        for (int j = 0; j < w; j++) row[j0 + j] = acc[j];
+    }
+}
+
+/* out[0..hs) = sum_t2 w[t2] * rows[t2][0..hs) over n rows `stride` apart,
+ * summed over t2 in order. As in row_times_transposed, the sums are kept in
+ * a local array (vector registers) ROW_CHUNK columns at a time; columns past
+ * the last whole chunk (a head size that is not a multiple of it) are summed
+ * in out itself. */
+static void weighted_row_sum(float *restrict out, const float *restrict w, const float *restrict rows, size_t stride,
+                             int n, int hs) {
+    int i0 = 0;
+    for (; i0 + ROW_CHUNK <= hs; i0 += ROW_CHUNK) {
+        float acc[ROW_CHUNK] = {0.0f};
+        for (int t2 = 0; t2 < n; t2++) {
+            const float *r = rows + t2 * stride + i0;
+            float wt = w[t2];
+#pragma omp simd
+            for (int j = 0; j < ROW_CHUNK; j++) acc[j] = MULADD(wt, r[j], acc[j]);
+        }
+        memcpy(out + i0, acc, sizeof acc);
+    }
+    if (i0 == hs) return;
+    for (int i = i0; i < hs; i++) out[i] = 0.0f;
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *r = rows + t2 * stride;
+        for (int i = i0; i < hs; i++) out[i] = MULADD(w[t2], r[i], out[i]);
+    }
+}
+
+/* the row length of a transposed head: T rounded up to whole ROW_CHUNKs */
+static size_t transposed_ld(int T) { return ((size_t)T + ROW_CHUNK - 1) / ROW_CHUNK * ROW_CHUNK; }
+
+/* Stands in for attention_forward, a whole head at a time: the scores of
+ * query t against keys 0..t are row_times_transposed over the head's keys
+ * (transposed once per head), where attention_query_fast would take t + 1
+ * dot products of only hs = 64 terms, each ending in a sum of its lanes.
+ * Then the softmax with exp_fast, and out = sum_t2 att[t2] v[t2] along hs. */
+void attention_forward_fast(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    int hs = C / NH;
+    size_t C3 = (size_t)3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel
+    {
+        size_t ld = transposed_ld(T);
+        float *kt = xcalloc((size_t)hs * ld, sizeof(float), "transposed keys");
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < NH; h++) {
+                const float *seq = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* position 0, head h */
+                const float *v0 = seq + 2 * (size_t)C;
+                transpose_head(kt, ld, seq + C, C3, T, hs);
+                for (int t = 0; t < T; t++) {
+                    float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                    float *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
+                    int n = t + 1;
+                    row_times_transposed(a, seq + t * C3, kt, n, ld, hs);
+                    for (int t2 = 0; t2 < n; t2++) a[t2] *= scale;
+                    float maxv = max_lanes(a, n);
+                    /* subtracting the max keeps e^x from overflowing; softmax is
+                     * unchanged. The e^x loop vectorises apart from the sum. */
+                    for (int t2 = 0; t2 < n; t2++) a[t2] = exp_fast(a[t2] - maxv);
+                    float sum = 0.0f;
+                    for (int t2 = 0; t2 < n; t2++) sum += a[t2];
+                    float inv = 1.0f / sum;
+                    for (int t2 = 0; t2 < n; t2++) a[t2] *= inv;
+                    for (int t2 = n; t2 < T; t2++) a[t2] = 0.0f;
+                    weighted_row_sum(o, a, v0, C3, n, hs);
+                }
+            }
+        }
+        free(kt);
+    }
+}
+
+/* Stands in for attention_backward, a whole head at a time. Going query by
+ * query as attention_query_backward does, datt[t2] = dout . v[t2] is a dot
+ * product of hs = 64 terms for every pair (t, t2): too short to keep vector
+ * lanes busy, and each ends in adding its lanes together. Here each head's
+ * values are first copied transposed, vt (hs, T), so that the row of datt
+ * for query t is a sum over i of dout[i] * vt[i][0..t], vectorised along t2,
+ * each element summed over i in order, as the plain loop sums it. dq is then
+ * a weighted sum of key rows (weighted_row_sum), and dk[t2], dv[t2]
+ * accumulate along i, hs wide. */
+static void attention_head_backward(float *restrict dq0, float *restrict dk0, float *restrict dv0,
+                                    float *restrict datt, const float *restrict dout0, const float *restrict q0,
+                                    const float *restrict k0, const float *restrict v0, const float *restrict att,
+                                    float *restrict vt, float *restrict ds, size_t stride, size_t dout_stride,
+                                    int T, int hs) {
+    float scale = 1.0f / sqrtf((float)hs);
+    size_t ld = transposed_ld(T);
+    transpose_head(vt, ld, v0, stride, T, hs);
+    for (int t = 0; t < T; t++) { /* dq is written, dk and dv accumulate from zero over the queries */
+        memset(dq0 + t * stride, 0, hs * sizeof(float));
+        memset(dk0 + t * stride, 0, hs * sizeof(float));
+        memset(dv0 + t * stride, 0, hs * sizeof(float));
+    }
+    for (int t = 0; t < T; t++) {
+        const float *dout = dout0 + t * dout_stride, *q = q0 + t * stride, *a = att + (size_t)t * T;
+        float *dq = dq0 + t * stride, *drow = datt + (size_t)t * T;
+        int n = t + 1;
+        row_times_transposed(drow, dout, vt, n, ld, hs);
+        for (int t2 = n; t2 < T; t2++) drow[t2] = 0.0f;
+        float att_datt = 0.0f; /* sum_j att[j] * datt[j] */
+        for (int t2 = 0; t2 < n; t2++) att_datt += a[t2] * drow[t2];
+        for (int t2 = 0; t2 < n; t2++) ds[t2] = a[t2] * (drow[t2] - att_datt) * scale;
+        weighted_row_sum(dq, ds, k0, stride, n, hs); /* dq was zero: this query's alone */
+        for (int t2 = 0; t2 < n; t2++) {
+            float *dkt = dk0 + t2 * stride, *dvt = dv0 + t2 * stride;
+            float at = a[t2], dst = ds[t2];
+#pragma omp simd
+            for (int i = 0; i < hs; i++) {
+                dvt[i] = MULADD(at, dout[i], dvt[i]);
+                dkt[i] = MULADD(dst, q[i], dkt[i]);
+            }
         }
     }
 }
 
-/* Stand in for attention_forward and attention_backward: their loops, over the fast single-query parts. */
-void attention_forward_fast(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
-    attention_forward_by(attention_query_fast, out, att, qkv, B, T, C, NH);
-}
-
 void attention_backward_fast(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                              int T, int C, int NH) {
-    attention_backward_by(attention_query_backward_fast, dqkv, datt, dout, qkv, att, B, T, C, NH);
+    int hs = C / NH;
+    size_t C3 = (size_t)3 * C;
+#pragma omp parallel
+    {
+        float *vt = xcalloc((size_t)hs * transposed_ld(T), sizeof(float), "transposed values");
+        float *ds = xmalloc((size_t)T * sizeof(float), "score gradients");
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < NH; h++) {
+                size_t head = (size_t)b * T * C3 + (size_t)h * hs; /* head h at position 0 in qkv, dqkv */
+                size_t rows = ((size_t)b * NH + h) * T * T;
+                attention_head_backward(dqkv + head, dqkv + head + C, dqkv + head + 2 * (size_t)C, datt + rows,
+                                        dout + (size_t)b * T * C + (size_t)h * hs, qkv + head, qkv + head + C,
+                                        qkv + head + 2 * (size_t)C, att + rows, vt, ds, C3, C, T, hs);
+            }
+        }
+        free(vt);
+        free(ds);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -538,6 +685,40 @@ void crossentropy_backward_fast(float *dlogits, const int *targets, int B, int T
     }
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* AdamW, with the gradient cleared as it is consumed                       */
+
+/* Stands in for adamw_update (train.c) followed by clearing grads: the next
+ * step's micro-batches accumulate into zeroed gradients, and clearing them
+ * here, as each is read, saves the separate pass over all of them that
+ * gpt2_zero_grad would make. The loop is memory-bound: per parameter it reads
+ * params, grads, m and v and writes all four back, 32 bytes.
+ * adamw_update as written divides twice and takes a square root per element,
+ * more than the vector units keep up with at the speed memory delivers.
+ * The bias corrections fold into two constants, since
+ *   (m/bc1) / (sqrt(v/bc2) + eps) = [sqrt(bc2)/bc1] m / (sqrt(v) + eps sqrt(bc2)),
+ * leaving one division and one square root. The result is the same formula
+ * rounded differently: within a few float roundings of adamw_update
+ * (test_ops bounds it), not bit-identical. Every element is computed alone,
+ * so the split between threads cannot change a result. */
+void adamw_update_fast(float *params, float *grads, float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                       float eps, float weight_decay, int t) {
+    float root_bc2 = sqrtf(adamw_bias_correction(beta2, t));
+    float step_scale = lr * root_bc2 / adamw_bias_correction(beta1, t);
+    float eps_scaled = eps * root_bc2;
+    float decay = lr * weight_decay;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float g = grads[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * g;
+        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] -= step_scale * mi / (sqrtf(vi) + eps_scaled) + decay * params[i];
+        grads[i] = 0.0f;
+    }
+}
 
 /* The model's table (gpt2.h GPT2Ops): every op that has a twin here. */
 const GPT2Ops GPT2_FAST_OPS = {

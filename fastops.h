@@ -21,8 +21,6 @@ void matmul_backward_fast(float *dinp, float *dweight, float *dbias, const float
                           const float *weight, int B, int T, int C, int OC);
 void attention_query_fast(float *out, float *att, const float *q, const float *k, const float *v, size_t kv_stride,
                           int n, int hs);
-void attention_query_backward_fast(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *q,
-                                   const float *k, const float *v, const float *att, size_t kv_stride, int n, int hs);
 void attention_forward_fast(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
 void attention_backward_fast(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                              int T, int C, int NH);
@@ -30,5 +28,8 @@ void gelu_forward_fast(float *out, const float *inp, size_t N);
 void gelu_backward_fast(float *dinp, const float *inp, const float *dout, size_t N);
 void crossentropy_forward_fast(float *losses, const float *logits, const int *targets, int B, int T, int V);
 void crossentropy_backward_fast(float *dlogits, const int *targets, int B, int T, int V);
+/* adamw_update (train.c), and grads left zero: the consumed gradient cleared in the same pass */
+void adamw_update_fast(float *params, float *grads, float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                       float eps, float weight_decay, int t);
 
 #endif

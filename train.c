@@ -27,6 +27,9 @@
 
 #include "common.h"
 #include "dataloader.h"
+#ifndef REFERENCE
+#include "fastops.h" /* adamw_update_fast */
+#endif
 #include "generation.h"
 #include "gpt2.h"
 #include "plot.h"
@@ -68,6 +71,7 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
         history_add(&hist, 0, NAN, val, 0, 0, NAN);
     }
     int status = 0;
+    be->zero_grad(be->ctx); /* from here on, each update leaves them zero for the next step */
     for (int step = start + 1; step <= c->steps; step++) {
         float lr = learning_rate(c, step), norm;
         /* at eval steps, the update-to-weight ratios need the weights from before the
@@ -132,7 +136,9 @@ int train(TrainConfig *c, Backend *be, GPT2 *host, TrainProgress *p, DataLoader 
 /* One optimizer step: grad_accum micro-batches, clipping, AdamW. Returns the
  * mean loss; *norm gets the gradient norm before clipping. */
 static float train_step(Backend *be, DataLoader *dl, const TrainConfig *c, int step, float lr, float *norm) {
-    be->zero_grad(be->ctx);
+    /* no zero_grad here: the last step's update left the gradients zero (and
+     * train() cleared them before the first) */
+    if (be->step_begin) be->step_begin(be->ctx);
     double loss = 0.0;
     for (int micro = 0; micro < c->grad_accum; micro++) {
         loader_next(dl);
@@ -254,6 +260,20 @@ float adamw_weight_decay(const AdamWConfig *opt, int tensor) {
     return opt->decay_all || adamw_decays(tensor) ? opt->weight_decay : 0.0f;
 }
 
+/* The update consumes the gradient: after it, grads are zero, ready for the
+ * next step's micro-batches to accumulate into. The speed layer's twin
+ * (fastops.c) clears each gradient in the same pass that reads it; the plain
+ * build updates, then clears the tensor. */
+#ifdef REFERENCE
+static void adamw_consume(float *params, float *grads, float *m, float *v, size_t n, float lr, float beta1,
+                          float beta2, float eps, float weight_decay, int t) {
+    adamw_update(params, grads, m, v, n, lr, beta1, beta2, eps, weight_decay, t);
+    memset(grads, 0, n * sizeof(float));
+}
+#else
+#define adamw_consume adamw_update_fast
+#endif
+
 /* params, grads, m and v share one layout (checkpoint order), so tensor i is
  * the same slice of all four, updated with its own weight decay. With LoRA
  * only the adapters train: every one of them is a 2-D matrix, so all decay
@@ -269,9 +289,9 @@ void adamw_step(GPT2 *model, const AdamWConfig *opt, int t) {
     size_t off = 0;
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
         size_t n = model->param_sizes[i];
-        adamw_update(model->params_memory + off, model->grads_memory + off, model->m_memory + off,
-                     model->v_memory + off, n, opt->lr, opt->beta1, opt->beta2, opt->eps,
-                     adamw_weight_decay(opt, i), t);
+        adamw_consume(model->params_memory + off, model->grads_memory + off, model->m_memory + off,
+                      model->v_memory + off, n, opt->lr, opt->beta1, opt->beta2, opt->eps,
+                      adamw_weight_decay(opt, i), t);
         off += n;
     }
 }

@@ -62,7 +62,8 @@ float adamw_bias_correction(float beta, int t);
 int adamw_decays(int tensor);
 /* The weight decay tensor `tensor` gets under `opt`: opt->weight_decay or 0. */
 float adamw_weight_decay(const AdamWConfig *opt, int tensor);
-/* One AdamW step of the whole model (m and v allocated, zero, on the first). */
+/* One AdamW step of the whole model (m and v allocated, zero, on the first);
+ * the gradients are zero afterwards. */
 void adamw_step(GPT2 *model, const AdamWConfig *opt, int t);
 /* The learning rate of step `step` (from 1): linear warmup, then cosine decay. */
 float learning_rate(const TrainConfig *c, int step);
@@ -76,10 +77,13 @@ typedef struct {
     const char *name;
     void (*forward)(void *ctx, const int *inputs, const int *targets, int B, int T);
     float (*mean_loss)(void *ctx);
-    void (*zero_grad)(void *ctx);
-    void (*backward)(void *ctx);
+    void (*step_begin)(void *ctx); /* may be NULL; the GPU starts its step timer here */
+    void (*zero_grad)(void *ctx);  /* once, before the first step */
+    void (*backward)(void *ctx);   /* adds this micro-batch's gradient to the gradients */
     float (*grad_norm)(void *ctx);
     void (*scale_grads)(void *ctx, float s);
+    /* AdamW; leaves the gradients zero, so the next step's backward passes
+     * accumulate from zero without a zero_grad of their own */
     void (*update)(void *ctx, const AdamWConfig *opt, int t);
     /* copy weights and AdamW state into the host model, for checkpoints and samples */
     void (*sync_to_host)(void *ctx, GPT2 *host);

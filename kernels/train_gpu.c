@@ -19,16 +19,19 @@ enum { TIMING_WARMUP_STEPS = 2 }; /* left out of the step time: cuBLAS chooses i
 
 static void gpu_forward(void *ctx, const int *in, const int *tg, int B, int T) { gpt2_gpu_forward(ctx, in, tg, B, T); }
 static float gpu_mean_loss(void *ctx) { return gpt2_gpu_mean_loss(ctx); }
-/* train_step calls zero_grad first and update last: the step timer's brackets */
-static void gpu_zero_grad(void *ctx) {
+/* train_step calls step_begin first and update last: the step timer's brackets */
+static void begin_timed_step(void *ctx) {
+    (void)ctx;
     gpu_step_begin();
-    gpt2_gpu_zero_grad(ctx);
 }
+static void gpu_zero_grad(void *ctx) { gpt2_gpu_zero_grad(ctx); }
 static void gpu_backward(void *ctx) { gpt2_gpu_backward(ctx); }
 static float gpu_grad_norm(void *ctx) { return gpt2_gpu_grad_norm(ctx); }
 static void gpu_scale_grads(void *ctx, float s) { gpt2_gpu_scale_grads(ctx, s); }
+/* the update consumes the gradients: the GPU clears them in a pass of its own */
 static void gpu_update(void *ctx, const AdamWConfig *opt, int t) {
     gpt2_gpu_update(ctx, opt, t);
+    gpt2_gpu_zero_grad(ctx);
     gpu_step_end();
 }
 static void gpu_sync_to_host(void *ctx, GPT2 *host) {
@@ -45,9 +48,9 @@ static Backend open_gpu(GPT2 *model, const TrainConfig *c) {
     if (model->lora.rank) /* a resumed LoRA run */
         die("%s: a LoRA run; it continues on the CPU (./train --resume %s)", c->out_dir, c->out_dir);
     Backend b = {.ctx = gpt2_gpu_create(model, c->B, c->T), .name = "gpu", .forward = gpu_forward,
-                 .mean_loss = gpu_mean_loss, .zero_grad = gpu_zero_grad, .backward = gpu_backward,
-                 .grad_norm = gpu_grad_norm, .scale_grads = gpu_scale_grads, .update = gpu_update,
-                 .sync_to_host = gpu_sync_to_host, .load_opt_state = gpu_load_opt_state};
+                 .mean_loss = gpu_mean_loss, .step_begin = begin_timed_step, .zero_grad = gpu_zero_grad,
+                 .backward = gpu_backward, .grad_norm = gpu_grad_norm, .scale_grads = gpu_scale_grads,
+                 .update = gpu_update, .sync_to_host = gpu_sync_to_host, .load_opt_state = gpu_load_opt_state};
     printf("train_gpu: kernels %s\n", gpu_kernels_name());
     return b;
 }

@@ -202,9 +202,8 @@ int main(int argc, char **argv) {
     }
     AdamWConfig opt = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = wd, .decay_all = 1};
     for (int k = 1; k <= steps; k++) {
-        if (k > 1) {
+        if (k > 1) { /* ./train's order: adamw_step left the gradients zero, so no gpt2_zero_grad */
             gpt2_forward(&model, ref.x, ref.y, B, T);
-            gpt2_zero_grad(&model);
             gpt2_backward(&model);
         }
         printf("step %d: loss %.9g", k, model.mean_loss);

@@ -19,6 +19,7 @@
 
 #include "../common.h"
 #include "../gpt2.h"
+#include "../train.h" /* adamw_update */
 #include "check.h"
 #ifndef REFERENCE
 #include "../fastops.h"
@@ -466,9 +467,100 @@ static void check_attention(int B, int T, int C, int NH) {
         snprintf(name, sizeof(name), "%s attention B=%d T=%d C=%d NH=%d vs its plain twin", op->name, B, T, C, NH);
         CHECK(g_out <= 1 && g_att <= 1 && g_d <= 1, name,
               "|fast - plain| / (2e-5 (1 + |plain|)): out %.3g, att %.3g, dqkv %.3g", g_out, g_att, g_d);
+        /* heads are split between threads; each head's sums have one order */
+        float *out1 = xmalloc(n * sizeof(float), "out"), *att1 = xmalloc(na * sizeof(float), "att");
+        float *dqkv1 = xmalloc(n3 * sizeof(float), "dqkv"), *datt1 = xmalloc(na * sizeof(float), "datt");
+        int old = set_threads(1);
+        op->attention_forward(out1, att1, qkv, B, T, C, NH);
+        op->attention_backward(dqkv1, datt1, dout, qkv, att1, B, T, C, NH);
+        set_threads(old);
+        snprintf(name, sizeof(name), "%s attention B=%d T=%d same bits with 1 thread", op->name, B, T);
+        CHECK(same_bits(out, out1, n) && same_bits(att, att1, na) && same_bits(dqkv, dqkv1, n3), name,
+              "the results differ");
+        free(out1), free(att1), free(dqkv1), free(datt1);
         free(out), free(att), free(dqkv);
     }
     free(qkv), free(dout), free(rout), free(ratt), free(rd), free(da), free(plain[0]), free(plain[1]), free(plain[2]);
+}
+
+/* AdamW for one slice against the formula in double; the plain
+ * adamw_update, then (default build) adamw_update_fast, which also clears the
+ * gradients it consumes. lr is large so that the update, not the rounding of
+ * the weight it is added to, dominates the new weight. */
+typedef struct {
+    float *p, *g, *m, *v;
+} AdamWState;
+
+static AdamWState adamw_state_copy(const AdamWState *s, size_t n) {
+    AdamWState c = {copy_floats(s->p, n), copy_floats(s->g, n), copy_floats(s->m, n), copy_floats(s->v, n)};
+    return c;
+}
+static void adamw_state_free(AdamWState *s) { free(s->p), free(s->g), free(s->m), free(s->v); }
+
+static void check_adamw(size_t n, int t, float weight_decay) {
+    const float lr = 0.1f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f;
+    AdamWState start = {random_floats(n), random_floats(n), random_floats(n), random_floats(n)};
+    for (size_t i = 0; i < n; i++) {
+        start.v[i] = start.v[i] * start.v[i]; /* a second moment is >= 0 */
+        if (i % 101 == 0) start.g[i] = 0.0f, start.v[i] = 1e-17f; /* sqrt(v) near eps: eps matters */
+    }
+    /* the exact update and, per element, a bound on a float evaluation's
+     * error: each operation rounds by at most 2^-24 of its result, and m's
+     * error (its two terms may cancel) carries into the step */
+    double *rp = xmalloc(n * sizeof(double), "ref"), *rm = xmalloc(n * sizeof(double), "ref");
+    double *rv = xmalloc(n * sizeof(double), "ref"), *tp = xmalloc(n * sizeof(double), "tol");
+    double *tm = xmalloc(n * sizeof(double), "tol"), *tv = xmalloc(n * sizeof(double), "tol");
+    double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t), u = 6e-8;
+    for (size_t i = 0; i < n; i++) {
+        double g = start.g[i], p = start.p[i];
+        double m1 = (double)b1 * start.m[i], m2 = (1.0 - (double)b1) * g;
+        double v1 = (double)b2 * start.v[i], v2 = (1.0 - (double)b2) * g * g;
+        rm[i] = m1 + m2, rv[i] = v1 + v2;
+        tm[i] = 4 * u * (fabs(m1) + fabs(m2)) + 1e-30;
+        tv[i] = 5 * u * (v1 + v2) + 1e-30;
+        double denom = sqrt(rv[i] / bc2) + eps, step = (rm[i] / bc1) / denom;
+        rp[i] = p - lr * (step + weight_decay * p);
+        tp[i] = 12 * u * (fabs(p) + fabs(rp[i]) + lr * fabs(step)) + lr * (tm[i] / bc1) / denom + 1e-30;
+    }
+    AdamWState plain = adamw_state_copy(&start, n);
+    adamw_update(plain.p, plain.g, plain.m, plain.v, n, lr, b1, b2, eps, weight_decay, t);
+    char name[96];
+    snprintf(name, sizeof name, "reference adamw_update vs double, n=%zu t=%d wd=%g", n, t, weight_decay);
+    double wp = worst_bound(plain.p, rp, tp, n), wm = worst_bound(plain.m, rm, tm, n);
+    double wv = worst_bound(plain.v, rv, tv, n);
+    CHECK(wp <= 1 && wm <= 1 && wv <= 1, name, "error / bound: params %.3g, m %.3g, v %.3g", wp, wm, wv);
+#ifndef REFERENCE
+    AdamWState fast = adamw_state_copy(&start, n);
+    adamw_update_fast(fast.p, fast.g, fast.m, fast.v, n, lr, b1, b2, eps, weight_decay, t);
+    snprintf(name, sizeof name, "fast adamw_update_fast vs double, n=%zu t=%d wd=%g", n, t, weight_decay);
+    wp = worst_bound(fast.p, rp, tp, n), wm = worst_bound(fast.m, rm, tm, n), wv = worst_bound(fast.v, rv, tv, n);
+    CHECK(wp <= 1 && wm <= 1 && wv <= 1, name, "error / bound: params %.3g, m %.3g, v %.3g", wp, wm, wv);
+    /* m and v are the same float operations in the same order: the same bits */
+    snprintf(name, sizeof name, "fast adamw n=%zu t=%d vs its plain twin", n, t);
+    double gap = twin_gap(fast.p, plain.p, n, tp, 0);
+    CHECK(gap <= 1 && same_bits(fast.m, plain.m, n) && same_bits(fast.v, plain.v, n), name,
+          "params |fast - plain| / twice the bound %.3g; m %s, v %s", gap,
+          same_bits(fast.m, plain.m, n) ? "same" : "differ", same_bits(fast.v, plain.v, n) ? "same" : "differ");
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; i++) nonzero += fast.g[i] != 0.0f;
+    snprintf(name, sizeof name, "fast adamw n=%zu clears the gradients it consumes", n);
+    CHECK(nonzero == 0, name, "%zu of %zu gradients left nonzero", nonzero, n);
+    /* one thread and two split the elements differently; each is computed alone */
+    int old = set_threads(1);
+    AdamWState one = adamw_state_copy(&start, n);
+    adamw_update_fast(one.p, one.g, one.m, one.v, n, lr, b1, b2, eps, weight_decay, t);
+    set_threads(2);
+    AdamWState two = adamw_state_copy(&start, n);
+    adamw_update_fast(two.p, two.g, two.m, two.v, n, lr, b1, b2, eps, weight_decay, t);
+    set_threads(old);
+    snprintf(name, sizeof name, "fast adamw n=%zu same bits with 1 and 2 threads", n);
+    CHECK(same_bits(one.p, two.p, n) && same_bits(one.m, two.m, n) && same_bits(one.v, two.v, n) &&
+              same_bits(one.p, fast.p, n),
+          name, "the results differ");
+    adamw_state_free(&fast), adamw_state_free(&one), adamw_state_free(&two);
+#endif
+    adamw_state_free(&plain), adamw_state_free(&start);
+    free(rp), free(rm), free(rv), free(tp), free(tm), free(tv);
 }
 
 int main(void) {
@@ -493,5 +585,9 @@ int main(void) {
     check_attention(1, 1, 15, 3);
     check_attention(2, 17, 15, 3);
     check_attention(2, 33, 84, 4);
+    check_attention(1, 64, 128, 2); /* GPT-2's head size, 64, at the bench's T */
+    check_adamw(1, 1, 0.0f);
+    check_adamw(10007, 1, 0.1f);
+    check_adamw(10007, 9, 0.0f);
     return check_failures ? 1 : 0;
 }
