@@ -282,8 +282,8 @@ void adamw_step(GPT2 *model, const AdamWConfig *opt, int t) {
     gpt2_alloc_moments(model);
     if (model->lora.rank > 0) {
         TrainedParams a = gpt2_trained(model);
-        adamw_update(a.params, a.grads, a.m, a.v, a.n, opt->lr, opt->beta1, opt->beta2, opt->eps,
-                     opt->weight_decay, t);
+        adamw_consume(a.params, a.grads, a.m, a.v, a.n, opt->lr, opt->beta1, opt->beta2, opt->eps,
+                      opt->weight_decay, t);
         return;
     }
     size_t off = 0;

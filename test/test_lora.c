@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../gpt2.h"
+#include "../train.h"
 #include "check.h"
 
 static const GPT2Config SHAPE = {.maxT = 7, .V = 41, .Vp = 64, .L = 2, .NH = 3, .C = 18};
@@ -149,7 +150,40 @@ static void merge_equals_adapted(unsigned targets, const char *name) {
     gpt2_free(&base);
 }
 
+/* One training step touches only the adapters: the base's weights are bit for
+ * bit as before, the adapters move, and the update consumes their gradients
+ * (zero afterwards, as for full fine-tuning: the next step accumulates from 0). */
+static void step_moves_only_adapters(void) {
+    int x[B * T];
+    tokens(x);
+    GPT2 m;
+    random_base(&m);
+    float *base = malloc(m.num_parameters * sizeof(float));
+    memcpy(base, m.params_memory, m.num_parameters * sizeof(float));
+    lora_init(&m, 2, 2.0f, 1u << LORA_QKV | 1u << LORA_FC, 5);
+    float *before = malloc(m.lora.num_parameters * sizeof(float));
+    memcpy(before, m.lora.params_memory, m.lora.num_parameters * sizeof(float));
+    gpt2_alloc(&m, B, T);
+    gpt2_zero_grad(&m);
+    gpt2_forward(&m, x, x, B, T);
+    gpt2_backward(&m);
+    AdamWConfig opt = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f};
+    adamw_step(&m, &opt, 1);
+    double moved = 0, left = 0;
+    for (size_t i = 0; i < m.lora.num_parameters; i++) {
+        moved += fabs(m.lora.params_memory[i] - before[i]);
+        left += fabs(m.lora.grads_memory[i]);
+    }
+    CHECK(!memcmp(base, m.params_memory, m.num_parameters * sizeof(float)) && moved > 0 && left == 0,
+          "lora/step_moves_only_adapters_and_consumes_gradients", "base changed, or adapters moved %g, gradient left %g",
+          moved, left);
+    free(base);
+    free(before);
+    gpt2_free(&m);
+}
+
 int main(void) {
+    step_moves_only_adapters();
     starts_as_base();
     file_round_trip();
     merge_equals_adapted(1u << LORA_QKV | 1u << LORA_ATTPROJ, "qkv_attproj");
