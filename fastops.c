@@ -14,7 +14,7 @@
  *     plain dot-product loop loads both operands for every multiply-add and
  *     adds into one running sum, a chain of dependent additions the
  *     compiler may not reorder. Here a packed, cache-blocked, register-tiled
- *     gemm keeps 8x32 sums in vector registers.
+ *     gemm keeps 8x48 sums in vector registers (the blocking, below).
  *   - attention, GELU and the softmax of the cross-entropy: their loops call
  *     expf/tanhf, which the compiler cannot vectorise (a libm call per
  *     element), and sum into one running float. Here e^x is a short
@@ -26,6 +26,32 @@
  * vectorise along the rows), GELU 24-28x, the cross-entropy 5x, attention
  * 1.5-2x at T=64 (more at longer T); a whole training step about 12x
  * (1.3 s instead of 15.9 s).
+ *
+ * Why the gemm's blocking is what it is (AMD EPYC Zen 4: one 512-bit FMA a
+ * cycle per core, 32 vector registers, 32 KiB L1 data cache and 1 MiB L2 per
+ * core; the arithmetic holds for any AVX-512 core of that shape):
+ *   - the register tile is 8 rows x 48 columns: 24 accumulator vectors of
+ *     16 floats, plus 3 vectors of b and 1 broadcast of a = 28 of the 32
+ *     registers. Each k step loads 3 vectors of b (192 bytes) and broadcasts
+ *     8 floats of a (32 bytes) for 24 FMAs: 9.3 bytes per 512-bit FMA, and
+ *     11 loads per 24 FMAs, well inside the 2 loads a cycle the core can
+ *     issue. 24 independent chains also cover the FMA latency (4 cycles at
+ *     one a cycle needs 4; two FMA pipes would need 8).
+ *   - the k-chunk KC is 384: a's panel of the tile (8 x 384 floats, 12 KiB)
+ *     sits in L1, b's (384 x 48, 72 KiB) streams from L2, in order, at 8
+ *     bytes a cycle, a quarter of what L2 delivers. A chunk ends with a pass
+ *     over the output tile (load, add, store 8 x 48 floats, which missed in
+ *     cache and stalled: the tile is prefetched as the chunk starts). A
+ *     longer chunk makes that pass rarer: measured on one core, KC 128 (b's
+ *     panel in L1) ran at 77% of peak, 384 at 83-87%, 768 no better.
+ *   - a is packed once per group of up to 1024 rows and 8 chunks of k (a
+ *     shared 384 KiB-1.5 MiB, in L2/L3) by all threads together, and b once
+ *     per block of columns by the thread that owns the block: every operand
+ *     is copied once, not once per output block as when the output was cut
+ *     into 256 x 256 blocks (a sixth of the time went to packing then).
+ *   - the operands whose rows run along k (the weights in the forward pass,
+ *     dout in dinp's product) are transposed 8x8 at a time in registers
+ *     while packed.
  *
  * The price is the order of the additions: sums here are split into lanes
  * and k-chunks, so results differ from gpt2.c's in the last bits (test_ops
@@ -141,13 +167,14 @@ static inline float exp_fast(float x) {
  *   - a register tile: GEMM_MR x GEMM_NR outputs are summed in local
  *     accumulators that the compiler keeps in vector registers, so each
  *     loaded a[i][k] serves NR multiply-adds and each b[k][j] serves MR;
- *   - packing: a (KC x NC) block of b and an (MC x KC) block of a are first
+ *   - packing: a group of rows of a and a block of columns of b are first
  *     copied into contiguous panels in the order the tile reads them, which
  *     also turns every transposed or strided operand into the same layout;
- *   - cache blocking: the packed blocks are sized to stay in L1/L2 while
- *     they are reused.
- * Threads split the output into (MC x NC) blocks, so no two threads write the
- * same element. Every element sums k in the same order whatever the blocks and
+ *   - cache blocking: the sum over k is cut into chunks of KC, so the panels
+ *     a tile reads stay in L1/L2 while they are reused (the file's opening
+ *     comment gives the arithmetic).
+ * Threads split the output into blocks of columns, so no two threads write
+ * the same element. Every element sums k in the same order whatever the blocks and
  * the number of threads: in chunks of KC, each chunk from zero in k order,
  * added to the output chunk after chunk. Results are therefore deterministic
  * and independent of the thread count.
