@@ -24,6 +24,7 @@
  *   bench: train_step_ms=X fwd_ms=Y train_gflops=Z gen_ms_per_token=W peak_rss_mib=M threads=N
  *          bandwidth_gbs=B fma_peak_gflops=P gen_floor_ms=F   (one line)
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
