@@ -14,7 +14,7 @@
  *     plain dot-product loop loads both operands for every multiply-add and
  *     adds into one running sum, a chain of dependent additions the
  *     compiler may not reorder. Here a packed, cache-blocked, register-tiled
- *     gemm keeps 8x32 sums in vector registers.
+ *     gemm keeps 8x48 sums in vector registers (the blocking, below).
  *   - attention, GELU and the softmax of the cross-entropy: their loops call
  *     expf/tanhf, which the compiler cannot vectorise (a libm call per
  *     element), and sum into one running float. Here e^x is a short
@@ -33,6 +33,32 @@
  * 1.5-2x at T=64 (more at longer T); a whole training step about 12x
  * (1.3 s instead of 15.9 s).
  *
+ * Why the gemm's blocking is what it is (AMD EPYC Zen 4: one 512-bit FMA a
+ * cycle per core, 32 vector registers, 32 KiB L1 data cache and 1 MiB L2 per
+ * core; the arithmetic holds for any AVX-512 core of that shape):
+ *   - the register tile is 8 rows x 48 columns: 24 accumulator vectors of
+ *     16 floats, plus 3 vectors of b and 1 broadcast of a = 28 of the 32
+ *     registers. Each k step loads 3 vectors of b (192 bytes) and broadcasts
+ *     8 floats of a (32 bytes) for 24 FMAs: 9.3 bytes per 512-bit FMA, and
+ *     11 loads per 24 FMAs, well inside the 2 loads a cycle the core can
+ *     issue. 24 independent chains also cover the FMA latency (4 cycles at
+ *     one a cycle needs 4; two FMA pipes would need 8).
+ *   - the k-chunk KC is 384: a's panel of the tile (8 x 384 floats, 12 KiB)
+ *     sits in L1, b's (384 x 48, 72 KiB) streams from L2, in order, at 8
+ *     bytes a cycle, a quarter of what L2 delivers. A chunk ends with a pass
+ *     over the output tile (load, add, store 8 x 48 floats, which missed in
+ *     cache and stalled: the tile is prefetched as the chunk starts). A
+ *     longer chunk makes that pass rarer: measured on one core, KC 128 (b's
+ *     panel in L1) ran at 77% of peak, 384 at 83-87%, 768 no better.
+ *   - a is packed once per group of up to 1024 rows and 8 chunks of k (a
+ *     shared 384 KiB-1.5 MiB, in L2/L3) by all threads together, and b once
+ *     per block of columns by the thread that owns the block: every operand
+ *     is copied once, not once per output block as when the output was cut
+ *     into 256 x 256 blocks (a sixth of the time went to packing then).
+ *   - the operands whose rows run along k (the weights in the forward pass,
+ *     dout in dinp's product) are transposed 8x8 at a time in registers
+ *     while packed.
+ *
  * The price is the order of the additions: sums here are split into lanes
  * and k-chunks, so results differ from gpt2.c's in the last bits (test_ops
  * bounds the difference). Every order is fixed, so results are still the same
@@ -41,6 +67,9 @@
 #include "fastops.h"
 
 #include <math.h>
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,28 +174,54 @@ static inline float exp_fast(float x) {
  *   - a register tile: GEMM_MR x GEMM_NR outputs are summed in local
  *     accumulators that the compiler keeps in vector registers, so each
  *     loaded a[i][k] serves NR multiply-adds and each b[k][j] serves MR;
- *   - packing: a (KC x NC) block of b and an (MC x KC) block of a are first
+ *   - packing: a group of rows of a and a block of columns of b are first
  *     copied into contiguous panels in the order the tile reads them, which
  *     also turns every transposed or strided operand into the same layout;
- *   - cache blocking: the packed blocks are sized to stay in L1/L2 while
- *     they are reused.
- * Threads split the output into (MC x NC) blocks, so no two threads write the
- * same element. Every element sums k in the same order whatever the blocks and
+ *   - cache blocking: the sum over k is cut into chunks of KC, so the panels
+ *     a tile reads stay in L1/L2 while they are reused (the file's opening
+ *     comment gives the arithmetic).
+ * Threads split the output into blocks of columns, so no two threads write
+ * the same element. Every element sums k in the same order whatever the blocks and
  * the number of threads: in chunks of KC, each chunk from zero in k order,
  * added to the output chunk after chunk. Results are therefore deterministic
  * and independent of the thread count.
  */
 #define GEMM_MR 8   /* rows of a register tile */
-#define GEMM_NR 32  /* columns: two AVX-512 vectors (four AVX2 ones) */
-#define GEMM_KC 256 /* the k-chunk: a packed b panel of KC x NR floats is 32 KiB, L1-sized */
-#define GEMM_MC 256 /* the largest block of rows ... */
-#define GEMM_NC 256 /* ... and of columns given to one thread */
+#define GEMM_NR 48  /* columns: three AVX-512 vectors */
+#define GEMM_KC 384 /* the k-chunk */
+#define GEMM_MC_MAX 1024 /* rows whose packed a is shared at a time */
+#define GEMM_NC 384 /* the widest block of columns given to one thread */
+#define GEMM_KS (8 * GEMM_KC) /* the k-range whose packed a is shared at a time */
 
 /* A matrix read through strides: element (i, j) is p[i*rs + j*cs]. */
 typedef struct {
     const float *p;
     size_t rs, cs;
 } MatView;
+
+#ifdef __AVX__
+/* dst[kk*ds + x] = src[x*ss + kk] for x, kk < 8: eight rows of eight floats
+ * become eight columns. unpack interleaves row pairs, shuffle gathers four
+ * rows' values of one k into each 128-bit half, permute joins the halves. */
+static inline void transpose8x8(const float *src, size_t ss, float *dst, size_t ds) {
+    __m256 r[8], t[8], u[8];
+    for (int x = 0; x < 8; x++) r[x] = _mm256_loadu_ps(src + x * ss);
+    for (int x = 0; x < 8; x += 2) {
+        t[x] = _mm256_unpacklo_ps(r[x], r[x + 1]);     /* k = 0,0,1,1 | 4,4,5,5 of rows x, x+1 */
+        t[x + 1] = _mm256_unpackhi_ps(r[x], r[x + 1]); /* k = 2,2,3,3 | 6,6,7,7 */
+    }
+    for (int h = 0; h < 8; h += 4) { /* rows 0-3, then rows 4-7 */
+        u[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);         /* k = 0 | 4 */
+        u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);     /* k = 1 | 5 */
+        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44); /* k = 2 | 6 */
+        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE); /* k = 3 | 7 */
+    }
+    for (int kk = 0; kk < 4; kk++) {
+        _mm256_storeu_ps(dst + kk * ds, _mm256_permute2f128_ps(u[kk], u[kk + 4], 0x20));
+        _mm256_storeu_ps(dst + (kk + 4) * ds, _mm256_permute2f128_ps(u[kk], u[kk + 4], 0x31));
+    }
+}
+#endif
 
 /* One panel of a packed block: dst[k*W + x] = src(x, k) for x < w and
  * k < kc, where src(x, k) is p[x*xs + k*ks]; entries w <= x < W are zero, so
@@ -180,8 +235,18 @@ static inline void pack_panel(float *restrict dst, int W, const float *restrict 
             for (int x = 0; x < W; x++) dst[k * W + x] = p[(size_t)k * ks + x];
         return;
     }
+    int k_done = 0;
+#ifdef __AVX__
+    /* rows along k (the weights in the forward pass, dout in dinp's): 8x8
+     * squares transposed in registers, 3 shuffles per 8 floats instead of a
+     * load and a store per float */
+    if (ks == 1 && w == W && W % 8 == 0) {
+        for (; k_done + 8 <= kc; k_done += 8)
+            for (int x = 0; x < W; x += 8) transpose8x8(p + (size_t)x * xs + k_done, xs, dst + (size_t)k_done * W + x, W);
+    }
+#endif
     for (int x = 0; x < w; x++)
-        for (int k = 0; k < kc; k++) dst[k * W + x] = p[x * xs + (size_t)k * ks];
+        for (int k = k_done; k < kc; k++) dst[k * W + x] = p[x * xs + (size_t)k * ks];
     for (int k = 0; k < kc; k++)
         for (int x = w; x < W; x++) dst[k * W + x] = 0.0f;
 }
@@ -224,6 +289,10 @@ static void pack_b(float *restrict dst, MatView b, int k0, int kc, int j0, int c
 static void gemm_tile(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
                       int mr, int nr, int overwrite, const float *init) {
     float acc[GEMM_MR][GEMM_NR] = {{0.0f}};
+    /* c's tile is read and written only after the k loop; asking for its
+     * lines now overlaps their trip from L2/L3/memory with the arithmetic */
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j += 16) __builtin_prefetch(c + (size_t)r * ldc + j, 1);
     TILE_K_LOOP
     for (int k = 0; k < kc; k++) {
         TILE_R_LOOP
@@ -243,27 +312,6 @@ static void gemm_tile(int kc, const float *restrict a, const float *restrict b, 
     }
 }
 
-/* One (mc x nc) block of c at (i0, j0), the whole sum over k. apack and
- * bpack are this thread's panel buffers. */
-static void gemm_block(int K, MatView a, MatView b, float *c, size_t ldc, int accumulate, const float *bias, int i0,
-                       int mc, int j0, int nc, float *apack, float *bpack) {
-    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
-        int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-        int overwrite = k0 == 0 && !accumulate;
-        pack_b(bpack, b, k0, kc, j0, nc);
-        pack_a(apack, a, i0, mc, k0, kc);
-        for (int jp = 0; jp < nc; jp += GEMM_NR) {
-            int nr = nc - jp < GEMM_NR ? nc - jp : GEMM_NR;
-            for (int ip = 0; ip < mc; ip += GEMM_MR) {
-                int mr = mc - ip < GEMM_MR ? mc - ip : GEMM_MR;
-                gemm_tile(kc, apack + (size_t)ip * kc, bpack + (size_t)jp * kc,
-                          c + (size_t)(i0 + ip) * ldc + j0 + jp, ldc, mr, nr, overwrite,
-                          bias ? bias + j0 + jp : NULL);
-            }
-        }
-    }
-}
-
 static int max_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -276,6 +324,48 @@ static int round_up(int x, int m) {
     return (x + m - 1) / m * m;
 }
 
+/* One block of nc columns of c at column j0, rows i0 .. i0+rows-1, the whole
+ * sum over k: for each k-chunk, the block's b is packed into this thread's
+ * bpack, then every row panel of the already packed a (apack, chunk by chunk,
+ * as pack_a lays it out for the rows i0..) runs against every column panel.
+ * The column panel (KC x NR) is the inner loop's constant, so it stays in L1
+ * while the row panels stream past it from L2. */
+static void gemm_column_block(int k_begin, int k_end, const float *apack, int rows, MatView b, float *c, size_t ldc,
+                              int accumulate, const float *bias, int i0, int j0, int nc, float *bpack) {
+    int rows_padded = round_up(rows, GEMM_MR);
+    for (int k0 = k_begin; k0 < k_end; k0 += GEMM_KC) {
+        int kc = k_end - k0 < GEMM_KC ? k_end - k0 : GEMM_KC;
+        int overwrite = k0 == 0 && !accumulate;
+        const float *achunk = apack + (size_t)(k0 - k_begin) * rows_padded;
+        pack_b(bpack, b, k0, kc, j0, nc);
+        for (int jp = 0; jp < nc; jp += GEMM_NR) {
+            int nr = nc - jp < GEMM_NR ? nc - jp : GEMM_NR;
+            for (int ip = 0; ip < rows; ip += GEMM_MR) {
+                int mr = rows - ip < GEMM_MR ? rows - ip : GEMM_MR;
+                gemm_tile(kc, achunk + (size_t)ip * kc, bpack + (size_t)jp * kc,
+                          c + (size_t)(i0 + ip) * ldc + j0 + jp, ldc, mr, nr, overwrite,
+                          bias ? bias + j0 + jp : NULL);
+            }
+        }
+    }
+}
+
+/* The packed panels' memory, kept from one gemm to the next and grown when
+ * a call needs more. A fresh multi-megabyte malloc is fresh pages from the
+ * OS, and faulting them in took 4% of the gemm's time. One buffer per
+ * calling thread (_Thread_local), so two threads calling gemm at once do
+ * not share it; it lives as long as the program. */
+static float *pack_buffer(size_t bytes) {
+    static _Thread_local float *buffer;
+    static _Thread_local size_t capacity;
+    if (bytes > capacity) {
+        free(buffer);
+        buffer = xmalloc(bytes, "matmul panels");
+        capacity = bytes;
+    }
+    return buffer;
+}
+
 /* c (M,N) with row stride ldc:  c = bias + a @ b  (bias (N) or NULL), or with
  * `accumulate`, c += a @ b. a is (M,K), b is (K,N). */
 static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc, int accumulate, const float *bias) {
@@ -286,40 +376,52 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
                 if (!accumulate) c[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
         return;
     }
-    /* Blocks as large as allowed, then halved until every thread has several
-     * to do (so an uneven split costs little). The block sizes do not change
-     * any sum, only who computes it. */
+    /* Rows are taken GEMM_MC_MAX at a time (only dweight's OC rows are more):
+     * their a is packed once, by all threads together, and shared. Columns
+     * are then dealt out in blocks of nc to the threads, each packing its
+     * block of b once per k-chunk: every element of a and b is copied once
+     * per row group, never once per output block. nc is the largest multiple
+     * of NR that gives each thread about 4 blocks (an uneven split then
+     * costs little); block sizes change who computes a sum, never its order. */
     int threads = max_threads();
-    int mc = round_up(M < GEMM_MC ? M : GEMM_MC, GEMM_MR);
-    int nc = round_up(N < GEMM_NC ? N : GEMM_NC, GEMM_NR);
-    while (((M + mc - 1) / mc) * ((N + nc - 1) / nc) < 4 * threads && (mc > 2 * GEMM_MR || nc > 2 * GEMM_NR)) {
-        if (mc >= nc && mc > 2 * GEMM_MR) mc = round_up(mc / 2, GEMM_MR);
-        else if (nc > 2 * GEMM_NR) nc = round_up(nc / 2, GEMM_NR);
-        else mc = round_up(mc / 2, GEMM_MR);
-    }
-    int mblocks = (M + mc - 1) / mc, nblocks = (N + nc - 1) / nc;
-    int kc = K < GEMM_KC ? K : GEMM_KC;
-    size_t apack_size = (size_t)mc * kc, bpack_size = (size_t)nc * kc;
-    float *packs = xmalloc((apack_size + bpack_size) * threads * sizeof(float), "matmul panels");
+    int nc = round_up((N + 4 * threads - 1) / (4 * threads), GEMM_NR);
+    if (nc > GEMM_NC) nc = GEMM_NC;
+    int nblocks = (N + nc - 1) / nc;
+    int group = M < GEMM_MC_MAX ? M : GEMM_MC_MAX;
+    int kc_max = K < GEMM_KC ? K : GEMM_KC, ks_max = K < GEMM_KS ? K : GEMM_KS;
+    size_t apack_size = (size_t)round_up(group, GEMM_MR) * ks_max, bpack_size = (size_t)nc * kc_max;
+    float *apack = pack_buffer((apack_size + bpack_size * threads) * sizeof(float));
 #pragma omp parallel
     {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *apack = packs + (apack_size + bpack_size) * tid, *bpack = apack + apack_size;
-        /* blocks are handed out as threads become free (which block a thread
-         * gets changes no result). Row blocks vary fastest: with B*T <= MC
-         * there is one row block, and each block of b (the weights, in the
-         * forward pass) is packed and read from memory once. */
+        float *bpack = apack + apack_size + bpack_size * tid;
+        for (int i0 = 0; i0 < M; i0 += group) {
+            int rows = M - i0 < group ? M - i0 : group, panels = round_up(rows, GEMM_MR) / GEMM_MR;
+            for (int k_begin = 0; k_begin < K; k_begin += GEMM_KS) {
+                int k_end = K - k_begin < GEMM_KS ? K : k_begin + GEMM_KS;
+                int kchunks = (k_end - k_begin + GEMM_KC - 1) / GEMM_KC;
+                /* pack a: chunk after chunk, each chunk's row panels contiguous */
+#pragma omp for schedule(static)
+                for (int q = 0; q < kchunks * panels; q++) {
+                    int k0 = k_begin + (q / panels) * GEMM_KC, ip = (q % panels) * GEMM_MR;
+                    int kc = k_end - k0 < GEMM_KC ? k_end - k0 : GEMM_KC;
+                    pack_a(apack + (size_t)(k0 - k_begin) * panels * GEMM_MR + (size_t)ip * kc, a, i0 + ip,
+                           rows - ip < GEMM_MR ? rows - ip : GEMM_MR, k0, kc);
+                }
+                /* (the implied barrier: all of a is packed before any block
+                 * runs, and every block is done before a is repacked) */
 #pragma omp for schedule(dynamic)
-        for (int blk = 0; blk < mblocks * nblocks; blk++) {
-            int i0 = (blk % mblocks) * mc, j0 = (blk / mblocks) * nc;
-            gemm_block(K, a, b, c, ldc, accumulate, bias, i0, M - i0 < mc ? M - i0 : mc, j0,
-                       N - j0 < nc ? N - j0 : nc, apack, bpack);
+                for (int blk = 0; blk < nblocks; blk++) {
+                    int j0 = blk * nc;
+                    gemm_column_block(k_begin, k_end, apack, rows, b, c, ldc, accumulate, bias, i0, j0,
+                                      N - j0 < nc ? N - j0 : nc, bpack);
+                }
+            }
         }
     }
-    free(packs);
 }
 
 /* Below this many positions the forward pass is a matrix-vector product (a

@@ -11,10 +11,21 @@
  * B x T per train step: 2 for the forward products, 4 for the two backward
  * ones; 2 x parameters x B x T per forward), a per-op table of where the step
  * goes, the peak resident memory of training, and the one-token costs of
- * generation. Then the step figures for the `make demo` model. The last line
- * is machine readable:
+ * generation. Then the step figures for the `make demo` model.
+ *
+ * Every speed is also printed as a fraction of this machine's own limit,
+ * measured at the start of the same run (engineering.md, "Performance on the
+ * CPU"): the FMA peak (every thread running independent fused multiply-add
+ * chains) for the matrix products and the train step, the streaming read
+ * bandwidth (every thread summing a buffer far larger than the caches) for
+ * AdamW and generation, whose floor is the weight bytes read per token over
+ * that bandwidth. On a shared machine the absolute figures move with the
+ * other jobs, but a limit and a speed measured minutes apart move together,
+ * so their ratio is the figure to compare. The last line is machine readable:
  *   bench: train_step_ms=X fwd_ms=Y train_gflops=Z gen_ms_per_token=W peak_rss_mib=M threads=N
+ *          bandwidth_gbs=B fma_peak_gflops=P gen_floor_ms=F   (one line)
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +39,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 /* The model `make demo` trains, and its batch: the one place to change them. */
 static const GPT2Config DEMO_CONFIG = {.maxT = 128, .V = 50257, .Vp = 50304, .L = 4, .NH = 4, .C = 128};
@@ -37,7 +51,14 @@ static const GPT2Config GPT2_124M = {.maxT = 1024, .V = 50257, .Vp = 50304, .L =
 enum { BENCH_B = 4, BENCH_T = 64 };
 
 enum { GEN_PROMPT = 16, GEN_NEW = 128 }; /* generation: B=1, a 16-token prompt, 128 new tokens */
-enum { OP_REPS = 5 };                   /* each op in the per-op table: the fastest of 5 calls */
+enum { OP_REPS = 7 };                   /* each op in the per-op table: the fastest (and median) of 7 calls */
+enum { LIMIT_REPS = 7 };                /* each limit: the best of 7 measurements */
+
+/* AdamW (train.c's adamw_step, which consumes the gradient) reads a
+ * parameter, its gradient, m and v, and writes back the parameter, m, v and
+ * the cleared gradient: 4 + 4 + 4 + 4 read, 4 + 4 + 4 + 4 written. Lines that
+ * are read before they are written cost no extra read. */
+enum { ADAMW_BYTES_PER_PARAM = 32 };
 
 /* a fixed random stream, so every run benches the same numbers */
 static Rng rng = {0x9E3779B97F4A7C15ull};
@@ -91,24 +112,140 @@ static StepTimes time_steps(GPT2 *m, const int *x, const int *y, int B, int T, i
     return r;
 }
 
+/* ---- the machine's limits ---- */
+
+typedef struct {
+    double best, median; /* the same figure, best and median over LIMIT_REPS tries */
+} Measured;
+
+static Measured best_and_median(double *v, int n, int higher_is_better) {
+    Measured r;
+    r.median = median(v, n); /* sorts v */
+    r.best = higher_is_better ? v[n - 1] : v[0];
+    return r;
+}
+
+/* The FMA peak in GFLOP/s: every thread runs FMA_CHAINS independent chains
+ * x = x * m + a of fused multiply-adds on full vectors. A chain waits for its
+ * previous result (4 cycles on recent x86), and each core starts one or two
+ * FMAs a cycle, so it takes about 8 chains in flight to keep the units busy;
+ * 12 leave a margin. Each chain starts from a different value: with equal
+ * starts the compiler sees equal chains, computes one and copies it, and the
+ * figure comes out 12x too high. (Check: 2 flops x lanes x FMAs per cycle x
+ * GHz x cores. On AVX-512 Zen 4, one 16-lane FMA a cycle: ~115 GFLOP/s per
+ * core at 3.6 GHz.) */
+enum { FMA_CHAINS = 12 };
+#if defined(__AVX512F__)
+typedef __m512 fvec;
+#define FVEC_LANES 16
+#define fvec_set1 _mm512_set1_ps
+#define fvec_fma _mm512_fmadd_ps
+#define fvec_sum _mm512_reduce_add_ps
+#elif defined(__FMA__)
+typedef __m256 fvec;
+#define FVEC_LANES 8
+#define fvec_set1 _mm256_set1_ps
+#define fvec_fma _mm256_fmadd_ps
+static float fvec_sum(fvec x) {
+    float l[8];
+    _mm256_storeu_ps(l, x);
+    return l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + l[6] + l[7];
+}
+#else
+typedef float fvec; /* no vector FMA known at compile time: a scalar peak */
+#define FVEC_LANES 1
+#define fvec_set1(x) (x)
+#define fvec_fma fmaf
+#define fvec_sum(x) (x)
+#endif
+
+/* one thread's share: iters rounds of FMA_CHAINS FMAs; returns a sum of the
+ * results, so the compiler cannot drop the work */
+static float fma_chains(long iters, int seed) {
+    fvec x[FMA_CHAINS];
+    fvec mul = fvec_set1(0.9999999f), add = fvec_set1(1e-7f);
+    for (int c = 0; c < FMA_CHAINS; c++) x[c] = fvec_set1(1.0f + 0.01f * (float)(c + FMA_CHAINS * seed));
+    for (long i = 0; i < iters; i++)
+        for (int c = 0; c < FMA_CHAINS; c++) x[c] = fvec_fma(x[c], mul, add);
+    float sum = 0.0f;
+    for (int c = 0; c < FMA_CHAINS; c++) sum += fvec_sum(x[c]);
+    return sum;
+}
+
+static Measured measure_fma_peak(int threads) {
+    const long iters = 20000000; /* ~0.1 s a try at one FMA a cycle */
+    double gflops[LIMIT_REPS];
+    volatile float sink = 0.0f;
+    for (int r = 0; r < LIMIT_REPS; r++) {
+        float sum = 0.0f;
+        double t0 = now_seconds();
+#pragma omp parallel reduction(+ : sum)
+        {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            sum += fma_chains(iters, tid);
+        }
+        double seconds = now_seconds() - t0;
+        sink += sum;
+        gflops[r] = 2.0 * FVEC_LANES * FMA_CHAINS * (double)iters * threads / seconds / 1e9;
+    }
+    (void)sink;
+    return best_and_median(gflops, LIMIT_REPS, 1);
+}
+
+/* Streaming read bandwidth in GB/s: all threads sum a buffer of 512 MiB, far
+ * larger than any cache, each its own contiguous part (the pages are first
+ * touched by the thread that reads them). 64 partial sums per thread: four
+ * vectors of 16, so the adds vectorise and four run at once; one vector
+ * would wait 3 cycles per 64 bytes for the previous add. */
+static Measured measure_bandwidth(void) {
+    const size_t n = (size_t)128 << 20; /* floats: 512 MiB */
+    float *buf = xmalloc(n * sizeof(float), "bandwidth buffer");
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 1023);
+    double gbs[LIMIT_REPS];
+    volatile float sink = 0.0f;
+    for (int r = 0; r < LIMIT_REPS; r++) {
+        float total = 0.0f;
+        double t0 = now_seconds();
+#pragma omp parallel for schedule(static) reduction(+ : total)
+        for (size_t i0 = 0; i0 < n; i0 += 4096) {
+            float lanes[64] = {0.0f};
+            for (size_t i = i0; i < i0 + 4096; i += 64)
+                for (int j = 0; j < 64; j++) lanes[j] += buf[i + j];
+            for (int j = 0; j < 64; j++) total += lanes[j];
+        }
+        double seconds = now_seconds() - t0;
+        sink += total;
+        gbs[r] = (double)(n * sizeof(float)) / seconds / 1e9;
+    }
+    (void)sink;
+    free(buf);
+    return best_and_median(gbs, LIMIT_REPS, 1);
+}
+
 /* ---- where the time goes: every op once at the model's shapes ---- */
 
+/* times `stmt` reps times: dst (ms) is the fastest, dst##_median the median */
 #define TIME_OP(dst, stmt) TIME_OP_REPS(dst, OP_REPS, stmt)
 #define TIME_OP_REPS(dst, reps, stmt)                                         \
     do {                                                                      \
-        double best_ = 1e30;                                                  \
+        double t_[OP_REPS];                                                   \
         for (int r_ = 0; r_ < (reps); r_++) {                                 \
             double t0_ = now_seconds();                                       \
             stmt;                                                             \
-            double t_ = now_seconds() - t0_;                                  \
-            if (t_ < best_) best_ = t_;                                       \
+            t_[r_] = (now_seconds() - t0_) * 1e3;                             \
         }                                                                     \
-        dst = best_ * 1e3;                                                    \
+        dst##_median = median(t_, (reps)); /* sorts t_ */                     \
+        dst = t_[0];                                                          \
     } while (0)
 
 typedef struct {
     const char *name;
-    double ms;    /* per train step: one call's time times the calls per step */
+    double ms;    /* per train step: one call's time times the calls per step (the fastest call) */
+    double median_ms; /* the same from the median call */
     double flops; /* per train step, 0 where not counted */
     double ref_ms; /* the same through gpt2.c's plain loop, where the op has a fast twin; else 0 */
 } OpRow;
@@ -121,6 +258,7 @@ typedef struct {
         const GPT2Ops *op = m->ops;                                           \
         TIME_OP(ms, op->call);                                                \
         row.ms = ms * (calls);                                                \
+        row.median_ms = ms_median * (calls);                                  \
         row.flops = (flops_);                                                 \
         row.ref_ms = 0;                                                       \
         if (compare_reference) {                                              \
@@ -156,7 +294,7 @@ static int profile_ops(GPT2 *m, int B, int T, OpRow *rows) {
     };
     static char names[10][40];
     int n = 0;
-    double ms;
+    double ms, ms_median;
     for (int i = 0; i < 5; i++) {
         int calls = i == 4 ? 1 : L;
         double flops = 2.0 * BT * mm[i].in * mm[i].out * calls;
@@ -179,10 +317,10 @@ static int profile_ops(GPT2 *m, int B, int T, OpRow *rows) {
     TIME_TWIN(rows[n], L, 0, attention_backward(s.dqkv, s.datt, s.datty, a.qkv, a.att, B, T, C, NH));
     n++;
     TIME_OP(ms, layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p.ln1w, p.ln1b, B, T, C));
-    rows[n++] = (OpRow){"layernorm_forward", ms * (2 * L + 1), 0, 0};
+    rows[n++] = (OpRow){"layernorm_forward", ms * (2 * L + 1), ms_median * (2 * L + 1), 0, 0};
     TIME_OP(ms, layernorm_backward(s.dresidual, g.ln1w, g.ln1b, s.dln, a.encoded, p.ln1w, a.ln1_mean, a.ln1_rstd,
                                    B, T, C));
-    rows[n++] = (OpRow){"layernorm_backward", ms * (2 * L + 1), 0, 0};
+    rows[n++] = (OpRow){"layernorm_backward", ms * (2 * L + 1), ms_median * (2 * L + 1), 0, 0};
     rows[n].name = "gelu_forward";
     TIME_TWIN(rows[n], L, 0, gelu_forward(a.fch_gelu, a.fch, 4 * BTC));
     n++;
@@ -190,11 +328,11 @@ static int profile_ops(GPT2 *m, int B, int T, OpRow *rows) {
     TIME_TWIN(rows[n], L, 0, gelu_backward(s.dfch, a.fch, s.dfch_gelu, 4 * BTC));
     n++;
     TIME_OP(ms, residual_forward(a.residual2, a.encoded, a.attproj, BTC));
-    rows[n++] = (OpRow){"residual_forward", ms * 2 * L, 0, 0};
+    rows[n++] = (OpRow){"residual_forward", ms * 2 * L, ms_median * 2 * L, 0, 0};
     TIME_OP(ms, encoder_forward(a.encoded, m->inputs, p.wte, p.wpe, B, T, C));
-    rows[n++] = (OpRow){"encoder_forward", ms, 0, 0};
+    rows[n++] = (OpRow){"encoder_forward", ms, ms_median, 0, 0};
     TIME_OP(ms, encoder_backward(g.wte, g.wpe, s.dresidual, m->inputs, B, T, C));
-    rows[n++] = (OpRow){"encoder_backward", ms, 0, 0};
+    rows[n++] = (OpRow){"encoder_backward", ms, ms_median, 0, 0};
     rows[n].name = "crossentropy_forward";
     TIME_TWIN(rows[n], 1, 0, crossentropy_forward(a.losses, a.logits, m->targets, B, T, V));
     n++;
@@ -202,21 +340,28 @@ static int profile_ops(GPT2 *m, int B, int T, OpRow *rows) {
     TIME_TWIN(rows[n], 1, 0, crossentropy_backward(a.logits, m->targets, B, T, V));
     n++;
     TIME_OP(ms, adamw_step(m, &opt, 100));
-    rows[n++] = (OpRow){"adamw (adamw_step)", ms, 0, 0};
+    rows[n++] = (OpRow){"adamw (adamw_step)", ms, ms_median, 0, 0};
     return n;
 }
 
-static void print_profile(const OpRow *rows, int n, double step_ms, size_t num_parameters) {
+/* The per-op table; each matmul row also as a fraction of the FMA peak
+ * (fastest call, then median call), and AdamW against the bandwidth. */
+static void print_profile(const OpRow *rows, int n, double step_ms, size_t num_parameters, double peak_gflops,
+                          double bandwidth_gbs) {
     double total = 0.0, ref_total = 0.0, twin_total = 0.0;
-    printf("\n| op (124M, B=%d, T=%d, per train step) | ms | %% of step | GFLOP/s | gpt2.c's plain loops, ms | "
-           "speedup |\n", BENCH_B, BENCH_T);
-    printf("|---|---:|---:|---:|---:|---:|\n");
+    printf("\n| op (124M, B=%d, T=%d, per train step) | ms (fastest) | ms (median) | %% of step | GFLOP/s | "
+           "%% of FMA peak (fastest, median) | gpt2.c's plain loops, ms | speedup |\n", BENCH_B, BENCH_T);
+    printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < n; i++) {
         const OpRow *r = &rows[i];
         total += r->ms;
-        printf("| %s | %.1f | %.1f |", r->name, r->ms, 100.0 * r->ms / step_ms);
-        if (r->flops > 0) printf(" %.0f |", r->flops / (r->ms * 1e6));
-        else printf(" |");
+        printf("| %s | %.1f | %.1f | %.1f |", r->name, r->ms, r->median_ms, 100.0 * r->ms / step_ms);
+        if (r->flops > 0) {
+            double best = r->flops / (r->ms * 1e6), med = r->flops / (r->median_ms * 1e6);
+            printf(" %.0f | %.0f%%, %.0f%% |", best, 100.0 * best / peak_gflops, 100.0 * med / peak_gflops);
+        } else {
+            printf(" | |");
+        }
         if (r->ref_ms > 0) {
             printf(" %.1f | %.1fx |\n", r->ref_ms, r->ref_ms / r->ms);
             ref_total += r->ref_ms;
@@ -225,12 +370,13 @@ static void print_profile(const OpRow *rows, int n, double step_ms, size_t num_p
             printf(" | |\n");
         }
     }
-    /* AdamW reads params, grads, m, v and writes params, m, v and the cleared grads: 32 bytes a parameter */
     double adamw_ms = rows[n - 1].ms;
-    printf("| sum of the ops | %.1f | %.1f | |", total, 100.0 * total / step_ms);
+    printf("| sum of the ops | %.1f | | %.1f | | |", total, 100.0 * total / step_ms);
     if (ref_total > 0) printf(" %.1f | %.1fx |\n", ref_total + total - twin_total, (ref_total + total - twin_total) / total);
     else printf(" | |\n");
-    printf("(AdamW moves 32 bytes per parameter: %.1f GB/s)\n\n", 32.0 * num_parameters / (adamw_ms * 1e6));
+    double adamw_gbs = (double)ADAMW_BYTES_PER_PARAM * num_parameters / (adamw_ms * 1e6);
+    printf("(AdamW moves %d bytes per parameter: %.1f GB/s, %.0f%% of the streaming bandwidth)\n\n",
+           ADAMW_BYTES_PER_PARAM, adamw_gbs, 100.0 * adamw_gbs / bandwidth_gbs);
 }
 
 /* ---- generation ---- */
@@ -324,17 +470,34 @@ int main(int argc, char **argv) {
            "peak RSS %.0f MiB\n",
            big.step_ms, big.step_gflops, big.step_min_ms, big.step_max_ms, big.fwd_ms, big.fwd_gflops, rss);
 
+    /* the limits, measured after the peak RSS is read (the bandwidth buffer
+     * is not the model's memory) and before the ops are timed against them */
+    Measured peak = measure_fma_peak(threads), bw = measure_bandwidth();
+    printf("\nthis machine's limits, best and median of %d tries (on a shared machine the best is the least "
+           "disturbed):\n", LIMIT_REPS);
+    printf("  FMA peak (%d threads x %d chains of %d-lane FMAs): %.1f GFLOP/s best, %.1f median\n", threads,
+           FMA_CHAINS, FVEC_LANES, peak.best, peak.median);
+    printf("  streaming read bandwidth (%d threads, 512 MiB): %.1f GB/s best, %.1f median\n", threads, bw.best,
+           bw.median);
+    printf("train step: %.0f%% of the FMA peak (%.1f of %.1f GFLOP/s; every flop counted is a matmul's)\n",
+           100.0 * big.step_gflops / peak.best, big.step_gflops, peak.best);
+
     OpRow rows[32];
     int nrows = profile_ops(m, BENCH_B, BENCH_T, rows);
-    print_profile(rows, nrows, big.step_ms, m->num_parameters);
+    print_profile(rows, nrows, big.step_ms, m->num_parameters, peak.best, bw.best);
 
+    /* one token reads every weight once, but only one row of wpe */
+    double weight_bytes = 4.0 * (double)(m->num_parameters - m->param_sizes[1]);
+    double gen_floor_ms = weight_bytes / (bw.best * 1e6);
     double matvec_ms = time_matvec(m);
-    printf("one token's matmuls at B=T=1 (all layers + logits): %.1f ms (%.1f GB/s of weights)\n", matvec_ms,
-           4.0 * (double)(m->num_parameters - m->param_sizes[1]) / (matvec_ms * 1e6));
+    printf("one token's matmuls at B=T=1 (all layers + logits): %.1f ms (%.1f GB/s of weights, %.0f%% of the "
+           "bandwidth)\n", matvec_ms, weight_bytes / (matvec_ms * 1e6), 100.0 * gen_floor_ms / matvec_ms);
+    double gen_ms = time_generation(m);
     char gen[32] = "NA";
-    snprintf(gen, sizeof(gen), "%.1f", time_generation(m));
-    printf("generation with the KV cache: %s ms per token (B=1, %d-token prompt, %d new)\n", gen, GEN_PROMPT,
-           GEN_NEW);
+    snprintf(gen, sizeof(gen), "%.1f", gen_ms);
+    printf("generation with the KV cache: %s ms per token (B=1, %d-token prompt, %d new); its floor, %.0f MB of "
+           "weights at %.1f GB/s: %.1f ms, so %.2fx the floor\n", gen, GEN_PROMPT, GEN_NEW, weight_bytes / 1e6,
+           bw.best, gen_floor_ms, gen_ms / gen_floor_ms);
     free_model(m, x, y);
 
     m = make_model(&DEMO_CONFIG, DEMO_B, DEMO_T, &x, &y);
@@ -348,7 +511,8 @@ int main(int argc, char **argv) {
     printf("bench-demo: train_step_ms=%.1f fwd_ms=%.1f train_gflops=%.1f\n", demo.step_ms, demo.fwd_ms,
            demo.step_gflops);
     printf("bench: matvec_ms_per_token=%.1f\n", matvec_ms);
-    printf("bench: train_step_ms=%.1f fwd_ms=%.1f train_gflops=%.1f gen_ms_per_token=%s peak_rss_mib=%.0f threads=%d\n",
-           big.step_ms, big.fwd_ms, big.step_gflops, gen, rss, threads);
+    printf("bench: train_step_ms=%.1f fwd_ms=%.1f train_gflops=%.1f gen_ms_per_token=%s peak_rss_mib=%.0f threads=%d "
+           "bandwidth_gbs=%.1f fma_peak_gflops=%.1f gen_floor_ms=%.1f\n",
+           big.step_ms, big.fwd_ms, big.step_gflops, gen, rss, threads, bw.best, peak.best, gen_floor_ms);
     return 0;
 }
