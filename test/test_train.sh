@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 vocab="$VOCAB"
 if [ ! -f "$vocab/encoder.json" ]; then
-    for t in learns resume_bit_identical sigINT_checkpoint sigTERM_checkpoint second_run_on_a_folder_refused sample_valid_utf8 generate; do skip "train/$t" "no vocabulary in $vocab"; done
+    for t in learns resume_bit_identical sigINT_checkpoint sigTERM_checkpoint second_run_on_a_folder_refused sample_valid_utf8 generate samples; do skip "train/$t" "no vocabulary in $vocab"; done
     exit 0
 fi
 export GPT2_VOCAB_DIR=$vocab
@@ -119,4 +119,17 @@ check generate/echoes_prompt grep -q '^ROMEO:' "$TMP/g1"
 check generate/chinese_prompt grep -q '^今天天气很好' "$TMP/g3"
 check generate/sampling_seeded cmp -s <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null) \
     <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null)
+# --samples: sample 1 is the single run with the same seed, every sample is
+# printed under its heading, greedy samples are all the same, and --raw and
+# --max-length still work with several.
+"$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 --samples 4 >"$TMP/g4" 2>/dev/null
+awk '/^--- sample 2 of 4 ---$/ {exit} seen {print} /^--- sample 1 of 4 ---$/ {seen = 1}' "$TMP/g4" >"$TMP/g4_first"
+check generate/samples_first_equals_single_run cmp -s "$TMP/g4_first" \
+    <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null)
+check generate/samples_each_headed [ "$(grep -- '^--- sample' "$TMP/g4" | tr '\n' '|')" \
+    = "--- sample 1 of 4 ---|--- sample 2 of 4 ---|--- sample 3 of 4 ---|--- sample 4 of 4 ---|" ]
+"$BIN/generate" --model "$model" --prompt "ROMEO:" --tokens 12 --temperature 0 --samples 3 >"$TMP/g5" 2>/dev/null
+check generate/samples_greedy_identical cmp -s "$TMP/g5" <(for i in 1 2 3; do echo "--- sample $i of 3 ---"; cat "$TMP/g1"; done)
+check generate/samples_raw_max_length [ "$("$BIN/generate" --model "$model" --prompt "a" --max-length 6 --raw \
+    --samples 2 2>/dev/null | grep -c -- '^--- sample')" = 2 ]
 # Bad data and bad flags: test/bad_inputs.sh.
