@@ -338,8 +338,10 @@ _Static_assert(GENERATE_MAX_SAMPLES <= MATVEC_MAX_ROWS, "generation's batches mu
  * rows w_o = w + o*C, every sum in dot()'s order (16 lanes, the tail, then
  * the lanes in order), so each output is the one dot() gives whichever
  * group computed it: results do not depend on R, O or the thread count.
- * Called with constant R and O, so each (R, O) compiles to its own loop. */
-static inline void dot_group(float sums[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS], const float *restrict x,
+ * Called with constant R and O and always inlined, so each (R, O) compiles
+ * to its own loop with the R x O x 16 sums in registers (as a function of
+ * variable R they would live on the stack, a store and a load per step). */
+__attribute__((always_inline)) static inline void dot_group(float sums[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS], const float *restrict x,
                              const float *restrict w, int C, int R, int O) {
     float lanes[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS][LANES] = {{{0.0f}}};
     int i = 0;
