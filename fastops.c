@@ -75,6 +75,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "generation.h" /* GENERATE_MAX_SAMPLES */
 #include "gpt2.h"
 #include "train.h" /* adamw_bias_correction */
 
@@ -424,24 +425,98 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
     }
 }
 
-/* Below this many positions the forward pass is a matrix-vector product (a
- * token at a time in generation): each weight is used BT times only, so it is
- * memory-bound and packing would only add traffic. */
-#define MATVEC_MAX_ROWS 4
+/* ---- the matrix-vector path: generation's products --------------------- */
+
+/* Below this many positions the forward pass is a matrix-vector product, or
+ * a few of them side by side (a token at a time in generation, one row per
+ * sample): each weight is used BT times only, so the product is bound by
+ * reading the weights from memory, and packing would only add traffic.
+ * Generation relies on this path for its batches (a sequence's outputs then
+ * do not depend on how many rows share the batch), hence the assertion. */
+#define MATVEC_MAX_ROWS 16
+_Static_assert(GENERATE_MAX_SAMPLES <= MATVEC_MAX_ROWS, "generation's batches must take the matrix-vector path");
+
+/* Rows of the input dotted with one weight row at a time: 4 inputs x 2
+ * weight rows are 8 independent chains of vector multiply-adds, enough to
+ * hide the multiply-add's latency, and the 2 weight rows are read from
+ * memory once (from L1 for the inputs after the first 4). */
+#define MATVEC_INPUTS 4
+#define MATVEC_WEIGHT_ROWS 2
+
+/* sums[r][o] = x_r . w_o for r < R inputs x_r = x + r*C and o < O weight
+ * rows w_o = w + o*C, every sum in dot()'s order (16 lanes, the tail, then
+ * the lanes in order), so each output is the one dot() gives whichever
+ * group computed it: results do not depend on R, O or the thread count.
+ * Called with constant R and O and always inlined, so each (R, O) compiles
+ * to its own loop with the R x O x 16 sums in registers (as a function of
+ * variable R they would live on the stack, a store and a load per step). */
+__attribute__((always_inline)) static inline void dot_group(float sums[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS], const float *restrict x,
+                             const float *restrict w, int C, int R, int O) {
+    float lanes[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS][LANES] = {{{0.0f}}};
+    int i = 0;
+    for (; i + LANES <= C; i += LANES)
+        for (int r = 0; r < R; r++)
+            for (int o = 0; o < O; o++) {
+#pragma omp simd
+                for (int j = 0; j < LANES; j++)
+                    lanes[r][o][j] = MULADD(x[(size_t)r * C + i + j], w[(size_t)o * C + i + j], lanes[r][o][j]);
+            }
+    for (int r = 0; r < R; r++)
+        for (int o = 0; o < O; o++) {
+            float sum = 0.0f;
+            for (int k = i; k < C; k++) sum += x[(size_t)r * C + k] * w[(size_t)o * C + k];
+            for (int j = 0; j < LANES; j++) sum += lanes[r][o][j];
+            sums[r][o] = sum;
+        }
+}
+
+/* out (BT,OC) = bias + inp (BT,C) @ weight^T for weight rows oc0..oc0+O-1
+ * (O <= MATVEC_WEIGHT_ROWS): those rows against every input, R at a time. */
+static void matvec_rows(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC,
+                        int oc0, int O) {
+    const float *w = weight + (size_t)oc0 * C;
+    for (int r0 = 0; r0 < BT; r0 += MATVEC_INPUTS) {
+        int R = BT - r0 < MATVEC_INPUTS ? BT - r0 : MATVEC_INPUTS;
+        float sums[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS];
+        const float *x = inp + (size_t)r0 * C;
+        /* constant arguments, so the compiler keeps the lanes in registers */
+        if (O == MATVEC_WEIGHT_ROWS) {
+            switch (R) {
+            case 4: dot_group(sums, x, w, C, 4, 2); break;
+            case 3: dot_group(sums, x, w, C, 3, 2); break;
+            case 2: dot_group(sums, x, w, C, 2, 2); break;
+            default: dot_group(sums, x, w, C, 1, 2); break;
+            }
+        } else {
+            switch (R) {
+            case 4: dot_group(sums, x, w, C, 4, 1); break;
+            case 3: dot_group(sums, x, w, C, 3, 1); break;
+            case 2: dot_group(sums, x, w, C, 2, 1); break;
+            default: dot_group(sums, x, w, C, 1, 1); break;
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int o = 0; o < O; o++)
+                out[(size_t)(r0 + r) * OC + oc0 + o] = (bias ? bias[oc0 + o] : 0.0f) + sums[r][o];
+    }
+}
 
 /* Stands in for matmul_forward: out (B,T,OC) = bias + inp (B,T,C) @ weight^T,
- * weight (OC,C), bias (OC) or NULL. With few positions the output channels are split across threads, each
- * weight row is streamed once and dotted with every position; otherwise it is
- * gemm with b[i][oc] = weight[oc][i]. */
+ * weight (OC,C), bias (OC) or NULL. With few positions (matrix-vector): the
+ * output channels are split across threads in equal contiguous ranges
+ * (static, so which thread computes a channel changes nothing), both cores
+ * stream their half of the weights once, and each weight row is dotted with
+ * every position while it is in cache. Otherwise it is gemm with
+ * b[i][oc] = weight[oc][i]. */
 void matmul_forward_fast(float *out, const float *inp, const float *weight, const float *bias, int B, int T, int C,
                     int OC) {
     int BT = B * T;
     if (BT <= MATVEC_MAX_ROWS) {
+        int pairs = (OC + MATVEC_WEIGHT_ROWS - 1) / MATVEC_WEIGHT_ROWS;
 #pragma omp parallel for schedule(static)
-        for (int oc = 0; oc < OC; oc++) {
-            const float *w = weight + (size_t)oc * C;
-            for (int bt = 0; bt < BT; bt++)
-                out[(size_t)bt * OC + oc] = (bias ? bias[oc] : 0.0f) + dot(inp + (size_t)bt * C, w, C);
+        for (int pr = 0; pr < pairs; pr++) {
+            int oc0 = pr * MATVEC_WEIGHT_ROWS;
+            matvec_rows(out, inp, weight, bias, BT, C, OC, oc0, OC - oc0 < MATVEC_WEIGHT_ROWS ? OC - oc0 : MATVEC_WEIGHT_ROWS);
         }
         return;
     }

@@ -21,68 +21,105 @@
 /* ------------------------------------------------------------------------ */
 /* the KV cache and the one-position forward pass                            */
 
-/* The cache holds, per layer, the qkv rows of every position fed so far:
- * (L, maxT, 3C). Keeping the whole qkv row (not only k and v) lets the step
- * write the qkv projection straight into the cache and attend with the same
- * stride as the full forward pass. Per-token buffers hold one position. */
-void gpt2_kv_alloc(GPT2 *model) {
+/* The cache holds, per sequence, layer and head, the keys of every position
+ * fed so far as one (T, hs) block, and the values as another: attention
+ * reads a head's keys (then its values) for positions 0..pos in one
+ * contiguous sweep. (Keeping the whole qkv row per position instead would
+ * interleave q, k, v and every head, and attention would stride through all
+ * of it.) Per-token buffers hold one position of each of the N sequences. */
+void gpt2_kv_alloc_batch(GPT2 *model, int N, int T) {
     const GPT2Config *c = &model->config;
     KVCache *kv = &model->kv;
-    size_t C = (size_t)c->C;
-    kv->qkv = xmalloc(mul_size(mul_size((size_t)c->L * c->maxT, 3 * C, "KV cache"), sizeof(float), "KV cache"),
-                      "KV cache");
-    kv->x = xmalloc(C * sizeof(float), "step buffer");
-    kv->ln = xmalloc(C * sizeof(float), "step buffer");
-    kv->atty = xmalloc(C * sizeof(float), "step buffer");
-    kv->proj = xmalloc(C * sizeof(float), "step buffer");
-    kv->fch = xmalloc(4 * C * sizeof(float), "step buffer");
-    kv->fch_gelu = xmalloc(4 * C * sizeof(float), "step buffer");
-    kv->att = xmalloc((size_t)c->maxT * sizeof(float), "step buffer");
-    kv->logits = xmalloc((size_t)c->V * sizeof(float), "step logits");
+    if (N < 1 || T < 1 || T > c->maxT) die("gpt2_kv_alloc_batch: %d sequences of %d positions (context %d)", N, T, c->maxT);
+    gpt2_kv_free(kv);
+    kv->N = N;
+    kv->T = T;
+    size_t C = (size_t)c->C, n = (size_t)N;
+    size_t cache = mul_size(mul_size(n * c->L, (size_t)T, "KV cache"), mul_size(C, sizeof(float), "KV cache"), "KV cache");
+    kv->k = xmalloc(cache, "KV cache");
+    kv->v = xmalloc(cache, "KV cache");
+    kv->qkv = xmalloc(n * 3 * C * sizeof(float), "step buffer");
+    kv->x = xmalloc(n * C * sizeof(float), "step buffer");
+    kv->ln = xmalloc(n * C * sizeof(float), "step buffer");
+    kv->atty = xmalloc(n * C * sizeof(float), "step buffer");
+    kv->proj = xmalloc(n * C * sizeof(float), "step buffer");
+    kv->fch = xmalloc(n * 4 * C * sizeof(float), "step buffer");
+    kv->fch_gelu = xmalloc(n * 4 * C * sizeof(float), "step buffer");
+    kv->mean = xmalloc(n * sizeof(float), "step buffer");
+    kv->rstd = xmalloc(n * sizeof(float), "step buffer");
+    kv->att = xmalloc((size_t)T * sizeof(float), "step buffer");
+    kv->logits = xmalloc(mul_size(n * sizeof(float), (size_t)c->V, "step logits"), "step logits");
 }
 
-/* The forward pass of gpt2_forward for a single position pos (B = T = 1),
- * reading earlier positions' keys and values from the cache instead of
- * recomputing them. Cost per token: one pass over the weights plus
- * attention over pos+1 cached rows. */
-const float *gpt2_forward_step(GPT2 *model, int token, int pos) {
+void gpt2_kv_alloc(GPT2 *model) {
+    gpt2_kv_alloc_batch(model, 1, model->config.maxT);
+}
+
+/* Head h of layer l of sequence n in a (N, L, NH, T, hs) cache: its (T, hs) block. */
+static float *kv_head(const GPT2 *model, float *cache, int n, int l, int h) {
+    const GPT2Config *c = &model->config;
+    int hs = c->C / c->NH;
+    return cache + (((size_t)n * c->L + l) * c->NH + h) * model->kv.T * hs;
+}
+
+/* The forward pass of gpt2_forward for one position pos of each of N
+ * sequences (B = N, T = 1), reading earlier positions' keys and values from
+ * the cache instead of recomputing them. Every matrix product takes all N
+ * rows at once, so each weight is read from memory once per step whatever
+ * N is. Cost per step: one pass over the weights plus attention over pos+1
+ * cached positions per sequence. */
+const float *gpt2_forward_step_batch(GPT2 *model, const int *tokens, int N, int pos) {
     const GPT2Config *c = &model->config;
     KVCache *kv = &model->kv;
-    if (!kv->qkv) die("gpt2_forward_step: call gpt2_kv_alloc first");
-    if (pos < 0 || pos >= c->maxT) die("position %d is outside the context [0, %d)", pos, c->maxT);
-    gpt2_check_tokens(&token, 1, c->V, "token");
+    if (!kv->k) die("gpt2_forward_step: call gpt2_kv_alloc first");
+    if (N < 1 || N > kv->N) die("gpt2_forward_step: %d sequences, the cache holds %d", N, kv->N);
+    if (pos < 0 || pos >= kv->T) die("position %d is outside the cache's [0, %d)", pos, kv->T);
+    gpt2_check_tokens(tokens, N, c->V, "token");
     int C = c->C, NH = c->NH, hs = C / NH;
     size_t C3 = (size_t)3 * C;
     const GPT2Ops *op = model->ops;
     ParameterTensors p = model->params;
-    float mean, rstd; /* layernorm statistics: not needed without a backward pass */
 
-    encoder_forward(kv->x, &token, p.wte, p.wpe + (size_t)pos * C, 1, 1, C);
+    for (int n = 0; n < N; n++) encoder_forward(kv->x + (size_t)n * C, &tokens[n], p.wte, p.wpe + (size_t)pos * C, 1, 1, C);
     for (int l = 0; l < c->L; l++) {
         LayerParams w = gpt2_layer_params(&p, c, l);
-        float *cache = kv->qkv + (size_t)l * c->maxT * C3; /* position 0 of layer l */
-        layernorm_forward(kv->ln, &mean, &rstd, kv->x, w.ln1w, w.ln1b, 1, 1, C);
-        op->matmul_forward(cache + (size_t)pos * C3, kv->ln, w.qkvw, w.qkvb, 1, 1, C, 3 * C);
-        adapter_forward(model, LORA_QKV, l, cache + (size_t)pos * C3, kv->ln, 1, 1); /* LoRA, if any */
-        for (int h = 0; h < NH; h++) {
-            const float *head = cache + (size_t)h * hs;
-            op->attention_query(kv->atty + (size_t)h * hs, kv->att, head + (size_t)pos * C3, head + C,
-                             head + 2 * (size_t)C, C3, pos + 1, hs);
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln1w, w.ln1b, N, 1, C);
+        op->matmul_forward(kv->qkv, kv->ln, w.qkvw, w.qkvb, N, 1, C, 3 * C);
+        adapter_forward(model, LORA_QKV, l, kv->qkv, kv->ln, N, 1); /* LoRA, if any */
+        for (int n = 0; n < N; n++) {
+            const float *qkv = kv->qkv + (size_t)n * C3; /* (3C): q, k, v of every head */
+            for (int h = 0; h < NH; h++) {
+                float *keys = kv_head(model, kv->k, n, l, h), *values = kv_head(model, kv->v, n, l, h);
+                memcpy(keys + (size_t)pos * hs, qkv + C + (size_t)h * hs, (size_t)hs * sizeof(float));
+                memcpy(values + (size_t)pos * hs, qkv + 2 * (size_t)C + (size_t)h * hs, (size_t)hs * sizeof(float));
+                op->attention_query(kv->atty + (size_t)n * C + (size_t)h * hs, kv->att, qkv + (size_t)h * hs, keys,
+                                    values, (size_t)hs, pos + 1, hs);
+            }
         }
-        op->matmul_forward(kv->proj, kv->atty, w.attprojw, w.attprojb, 1, 1, C, C);
-        adapter_forward(model, LORA_ATTPROJ, l, kv->proj, kv->atty, 1, 1);
-        residual_forward(kv->x, kv->x, kv->proj, (size_t)C);
-        layernorm_forward(kv->ln, &mean, &rstd, kv->x, w.ln2w, w.ln2b, 1, 1, C);
-        op->matmul_forward(kv->fch, kv->ln, w.fcw, w.fcb, 1, 1, C, 4 * C);
-        adapter_forward(model, LORA_FC, l, kv->fch, kv->ln, 1, 1);
-        op->gelu_forward(kv->fch_gelu, kv->fch, 4 * (size_t)C);
-        op->matmul_forward(kv->proj, kv->fch_gelu, w.fcprojw, w.fcprojb, 1, 1, 4 * C, C);
-        adapter_forward(model, LORA_FCPROJ, l, kv->proj, kv->fch_gelu, 1, 1);
-        residual_forward(kv->x, kv->x, kv->proj, (size_t)C);
+        op->matmul_forward(kv->proj, kv->atty, w.attprojw, w.attprojb, N, 1, C, C);
+        adapter_forward(model, LORA_ATTPROJ, l, kv->proj, kv->atty, N, 1);
+        residual_forward(kv->x, kv->x, kv->proj, (size_t)N * C);
+        layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln2w, w.ln2b, N, 1, C);
+        op->matmul_forward(kv->fch, kv->ln, w.fcw, w.fcb, N, 1, C, 4 * C);
+        adapter_forward(model, LORA_FC, l, kv->fch, kv->ln, N, 1);
+        op->gelu_forward(kv->fch_gelu, kv->fch, (size_t)N * 4 * C);
+        op->matmul_forward(kv->proj, kv->fch_gelu, w.fcprojw, w.fcprojb, N, 1, 4 * C, C);
+        adapter_forward(model, LORA_FCPROJ, l, kv->proj, kv->fch_gelu, N, 1);
+        residual_forward(kv->x, kv->x, kv->proj, (size_t)N * C);
     }
-    layernorm_forward(kv->ln, &mean, &rstd, kv->x, p.lnfw, p.lnfb, 1, 1, C);
-    op->matmul_forward(kv->logits, kv->ln, p.wte, NULL, 1, 1, C, c->V);
+    layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, p.lnfw, p.lnfb, N, 1, C);
+    op->matmul_forward(kv->logits, kv->ln, p.wte, NULL, N, 1, C, c->V);
     return kv->logits;
+}
+
+const float *gpt2_forward_step(GPT2 *model, int token, int pos) {
+    return gpt2_forward_step_batch(model, &token, 1, pos);
+}
+
+static void swap_pairs(float *a, float *b) {
+    float t0 = a[0], t1 = a[1];
+    a[0] = b[0], a[1] = b[1];
+    b[0] = t0, b[1] = t1;
 }
 
 /* Order for qsort: larger probability first, then smaller id, so equal
@@ -91,6 +128,29 @@ static int by_prob_desc(const void *a, const void *b) {
     const float *x = a, *y = b; /* (prob, id) pairs */
     if (x[0] != y[0]) return x[0] > y[0] ? -1 : 1;
     return x[1] < y[1] ? -1 : (x[1] > y[1]);
+}
+
+/* Moves the n (prob, id) pairs that sort first (by_prob_desc) to
+ * pairs[0..n), in some order: a heap of the n best so far whose root is the
+ * worst of them, so each of the V pairs costs one comparison unless it
+ * enters. */
+static void keep_first(float *pairs, int V, int n) {
+    /* heap order: parent i before children 2i+1, 2i+2 in reverse sort order */
+    for (int i = 1; i < n; i++)
+        for (int c = i; c > 0 && by_prob_desc(pairs + 2 * ((c - 1) / 2), pairs + 2 * c) < 0; c = (c - 1) / 2)
+            swap_pairs(pairs + 2 * c, pairs + 2 * ((c - 1) / 2));
+    for (int i = n; i < V; i++) {
+        if (by_prob_desc(pairs + 2 * i, pairs) >= 0) continue; /* not better than the worst kept */
+        swap_pairs(pairs + 2 * i, pairs);
+        for (int c = 0;;) { /* sift the new root down */
+            int worst = c, l = 2 * c + 1, r = l + 1;
+            if (l < n && by_prob_desc(pairs + 2 * l, pairs + 2 * worst) > 0) worst = l;
+            if (r < n && by_prob_desc(pairs + 2 * r, pairs + 2 * worst) > 0) worst = r;
+            if (worst == c) break;
+            swap_pairs(pairs + 2 * c, pairs + 2 * worst);
+            c = worst;
+        }
+    }
 }
 
 int sample_token(const float *logits, int V, float temperature, int top_k, float top_p, float coin, float *scratch) {
@@ -109,9 +169,13 @@ int sample_token(const float *logits, int V, float temperature, int top_k, float
     }
     int n = V;
     if ((top_k > 0 && top_k < V) || top_p < 1.0f) {
-        /* sorting all V is O(V log V): negligible next to a forward pass */
-        qsort(pairs, (size_t)V, 2 * sizeof(float), by_prob_desc);
-        if (top_k > 0 && top_k < n) n = top_k;
+        if (top_k > 0 && top_k < V) {
+            /* the top_k first in sorted order, without sorting all V (that
+             * takes as long as the forward pass of a small model) */
+            n = top_k;
+            keep_first(pairs, V, n);
+        }
+        qsort(pairs, (size_t)n, 2 * sizeof(float), by_prob_desc);
         double kept = 0.0;
         for (int i = 0; i < n; i++) kept += pairs[2 * i];
         if (top_p < 1.0f) {
@@ -132,28 +196,74 @@ int sample_token(const float *logits, int V, float temperature, int top_k, float
     return (int)pairs[2 * (n - 1) + 1]; /* rounding left target just past the end */
 }
 
-int gpt2_generate(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, Rng *rng,
-                  int (*on_token)(int id, void *ctx), void *ctx) {
+void sample_rng_seed(Rng *rng, uint64_t seed, int sample) {
+    /* sample 0 is seeded as a single run is, so it prints what --samples 1
+     * prints; the others mix in their index (seed < 2^63 never collides
+     * with another sample 0, as the odd multiplier sets the top bit for
+     * i = 1 and spreads the rest) */
+    rng_seed(rng, sample == 0 ? seed : seed ^ ((uint64_t)sample * 0x9E3779B97F4A7C15ull));
+}
+
+int gpt2_generate_batch(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, int N,
+                        Rng *rngs, int (*on_token)(int sample, int id, void *ctx), void *ctx) {
     const GPT2Config *c = &model->config;
     if (n_prompt < 1) die("generation needs a prompt of at least one token");
+    if (N < 1 || N > GENERATE_MAX_SAMPLES) die("generation: %d samples, must be 1..%d", N, GENERATE_MAX_SAMPLES);
     if (max_new < 0 || n_prompt > c->maxT - max_new)
         die("prompt (%d tokens) plus %d new tokens exceed the model's context of %d", n_prompt, max_new, c->maxT);
-    if (!model->kv.qkv) gpt2_kv_alloc(model);
+    if (max_new == 0) return 0;
+    int T = n_prompt + max_new;
+    if (!model->kv.k || model->kv.N != N || model->kv.T < T) gpt2_kv_alloc_batch(model, N, T);
     float *scratch = xmalloc(2 * (size_t)c->V * sizeof(float), "sampling buffer");
+    int *tokens = xmalloc((size_t)N * sizeof(int), "tokens"), *made = xcalloc((size_t)N, sizeof(int), "tokens");
+    /* every sequence starts with the same prompt: feeding it as N rows costs
+     * what feeding one does, as the weights are read once per position */
     const float *logits = NULL;
-    for (int i = 0; i < n_prompt; i++) logits = gpt2_forward_step(model, prompt[i], i);
-    int made = 0;
-    for (int pos = n_prompt; made < max_new; pos++) {
-        int next = sample_token(logits, c->V, sc->temperature, sc->top_k, sc->top_p, rng_uniform(rng), scratch);
-        made++;
-        if (!on_token(next, ctx) || made == max_new) break;
-        logits = gpt2_forward_step(model, next, pos);
+    for (int i = 0; i < n_prompt; i++) {
+        for (int s = 0; s < N; s++) tokens[s] = prompt[i];
+        logits = gpt2_forward_step_batch(model, tokens, N, i);
     }
+    int total = 0;
+    for (int pos = n_prompt;; pos++) {
+        int going = 0;
+        for (int s = 0; s < N; s++) {
+            if (made[s] < 0) continue; /* finished: its row is still computed, and ignored */
+            const float *row = logits + (size_t)s * c->V;
+            tokens[s] = sample_token(row, c->V, sc->temperature, sc->top_k, sc->top_p, rng_uniform(&rngs[s]), scratch);
+            made[s]++, total++;
+            if (on_token(s, tokens[s], ctx) && made[s] < max_new) going = 1;
+            else made[s] = -1;
+        }
+        if (!going) break;
+        logits = gpt2_forward_step_batch(model, tokens, N, pos);
+    }
+    free(made);
+    free(tokens);
     free(scratch);
-    return made;
+    return total;
+}
+
+/* gpt2_generate's callback, seen through gpt2_generate_batch's */
+typedef struct {
+    int (*on_token)(int id, void *ctx);
+    void *ctx;
+} SingleSample;
+
+static int single_sample_token(int sample, int id, void *ctx) {
+    (void)sample;
+    SingleSample *one = ctx;
+    return one->on_token(id, one->ctx);
+}
+
+int gpt2_generate(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, Rng *rng,
+                  int (*on_token)(int id, void *ctx), void *ctx) {
+    SingleSample one = {on_token, ctx};
+    return gpt2_generate_batch(model, prompt, n_prompt, max_new, sc, 1, rng, single_sample_token, &one);
 }
 
 void gpt2_kv_free(KVCache *kv) {
+    free(kv->k);
+    free(kv->v);
     free(kv->qkv);
     free(kv->x);
     free(kv->ln);
@@ -161,8 +271,11 @@ void gpt2_kv_free(KVCache *kv) {
     free(kv->proj);
     free(kv->fch);
     free(kv->fch_gelu);
+    free(kv->mean);
+    free(kv->rstd);
     free(kv->att);
     free(kv->logits);
+    memset(kv, 0, sizeof *kv);
 }
 
 

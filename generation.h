@@ -10,13 +10,25 @@
 #include "gpt2.h"
 #include "tokenizer.h"
 
-/* Allocate the cache for one sequence of up to maxT positions (gpt2_free frees it). */
+/* The most sequences decoded as one batch (--samples): past this the step
+ * stops being bound by reading the weights (fastops.c's matrix-vector path
+ * takes up to this many rows). */
+#define GENERATE_MAX_SAMPLES 16
+
+/* Allocate the cache for N sequences of up to T positions each (replacing
+ * any cache the model had; gpt2_free frees it). gpt2_kv_alloc: one sequence
+ * of the model's whole context. */
+void gpt2_kv_alloc_batch(GPT2 *model, int N, int T);
 void gpt2_kv_alloc(GPT2 *model);
 void gpt2_kv_free(KVCache *kv);
-/* Run `token` at position `pos`, given positions 0..pos-1 were fed before
- * (in order, since the last time pos 0 was fed). Returns its V logits, valid
- * until the next call. Gives the logits gpt2_forward gives for position pos
- * of the whole sequence (test/test_kvcache.c), at the cost of one position. */
+/* Run tokens[n] at position `pos` of sequence n, for n < N (N at most the
+ * cache's), given positions 0..pos-1 of each were fed before (in order,
+ * since the last time pos 0 was fed). Returns the (N,V) logits, valid until
+ * the next call. Gives the logits gpt2_forward gives for position pos of
+ * each whole sequence (test/test_kvcache.c), at the cost of one position,
+ * and sequence n's logits do not depend on N. */
+const float *gpt2_forward_step_batch(GPT2 *model, const int *tokens, int N, int pos);
+/* gpt2_forward_step_batch for one sequence: its V logits. */
 const float *gpt2_forward_step(GPT2 *model, int token, int pos);
 
 typedef struct {
@@ -38,6 +50,20 @@ int sample_token(const float *logits, int V, float temperature, int top_k, float
  * Returns the number of tokens generated. */
 int gpt2_generate(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, Rng *rng,
                   int (*on_token)(int id, void *ctx), void *ctx);
+
+/* Seed sample `sample`'s random stream from (seed, sample); sample 0's is
+ * rng_seed(seed), the stream of a single run. */
+void sample_rng_seed(Rng *rng, uint64_t seed, int sample);
+
+/* gpt2_generate for N <= GENERATE_MAX_SAMPLES continuations of one prompt,
+ * decoded as a batch: sample s draws from rngs[s], and on_token(s, id, ctx)
+ * gets its tokens (in step order: sample 0's, 1's, ... of each step). A
+ * sample stops when on_token returns 0 or after max_new tokens; the others
+ * go on. Sample s gets the tokens gpt2_generate would with rngs[s] (the
+ * steps' logits for a sequence do not depend on N). Returns the number of
+ * tokens generated, all samples together. */
+int gpt2_generate_batch(GPT2 *model, const int *prompt, int n_prompt, int max_new, const SamplerConfig *sc, int N,
+                        Rng *rngs, int (*on_token)(int sample, int id, void *ctx), void *ctx);
 
 /* Dies unless the model and the tokenizer have the same vocabulary size V:
  * a larger model could choose ids the tokenizer cannot print, a larger

@@ -622,6 +622,8 @@ static int layer_adapter(GPT2 *model, int target, int l, int B, int T, Adapter *
     LoRA *lo = &model->lora;
     if (!(lo->targets >> target & 1u)) return 0;
     if (!lo->acts_memory) die("LoRA adapters: call gpt2_alloc first");
+    if ((size_t)B * T > (size_t)model->B_max * model->T_max)
+        die("LoRA adapters: %d x %d positions, more than the %d x %d allocated", B, T, model->B_max, model->T_max);
     int R = lo->rank, in, out;
     lora_target_shape(&model->config, target, &in, &out);
     size_t a_off = (size_t)l * R * in, b_off = (size_t)l * out * R;

@@ -112,15 +112,21 @@ typedef struct {
 } BackwardScratch;
 #define NUM_SCRATCH_TENSORS 7
 
-/* Generation state: the qkv rows of every position fed so far, per layer,
- * and buffers for the one position being computed. See gpt2_forward_step. */
+/* Generation state for N sequences decoded side by side (--samples): each
+ * layer's keys and values of every position fed so far, and buffers for the
+ * one position being computed in each sequence. A head's keys are
+ * contiguous over positions (so are its values), the order attention reads
+ * them in. See gpt2_forward_step_batch. */
 typedef struct {
-    float *qkv;      /* (L, maxT, 3C) */
-    float *x;        /* (C)  the residual stream of the current position */
-    float *ln, *atty, *proj; /* (C) */
-    float *fch, *fch_gelu;   /* (4C) */
-    float *att;      /* (maxT) one head's attention row */
-    float *logits;   /* (V) */
+    int N, T;        /* sequences, positions each (allocated) */
+    float *k, *v;    /* (N, L, NH, T, hs) */
+    float *qkv;      /* (N, 3C) the current position's projection */
+    float *x;        /* (N, C)  the residual stream of the current position */
+    float *ln, *atty, *proj; /* (N, C) */
+    float *fch, *fch_gelu;   /* (N, 4C) */
+    float *mean, *rstd;      /* (N) layernorm statistics (unused without a backward pass) */
+    float *att;      /* (T) one head's attention row */
+    float *logits;   /* (N, V) */
 } KVCache;
 
 /*

@@ -319,6 +319,10 @@ generate/missing_prompt_file | 1 | none.txt: cannot open | "$G" --model "$MODEL"
 generate/zero_tokens | 2 | --tokens: 0 is out of range | "$G" --model "$MODEL" --prompt hi --tokens 0
 generate/bad_temperature | 2 | --temperature: -1 is out of range | "$G" --model "$MODEL" --prompt hi --temperature -1
 generate/bad_top_p | 2 | --top-p: 2 is out of range | "$G" --model "$MODEL" --prompt hi --top-p 2
+generate/samples_zero | 2 | --samples: 0 is out of range \[1, 16\] | "$G" --model "$MODEL" --prompt hi --samples 0
+generate/samples_negative | 2 | --samples: -3 is out of range | "$G" --model "$MODEL" --prompt hi --samples -3
+generate/samples_too_many | 2 | --samples: 17 is out of range | "$G" --model "$MODEL" --prompt hi --samples 17
+generate/samples_huge | 2 | --samples: '99999999999999999999' is not an integer | "$G" --model "$MODEL" --prompt hi --samples 99999999999999999999
 generate/non_numeric_seed | 2 | --seed: 'abc' is not an integer | "$G" --model "$MODEL" --prompt hi --seed abc
 generate/unknown_flag | 2 | unknown option '--bogus' | "$G" --bogus
 generate/missing_value | 2 | --tokens needs a value | "$G" --model "$MODEL" --prompt hi --tokens

@@ -5,7 +5,10 @@
  * and the argmax of the last position's logits. Checked on random models of
  * odd shapes and, with ../shared, on the held-out gpt2vocab fixture with the
  * source article's prompt ("作为科研工作者,我们该如何使用大语言模型",
- * max_length 50).
+ * max_length 50). And --samples: N samples decoded as a batch
+ * (gpt2_generate_batch) are, token for token, the N single runs of
+ * gpt2_generate with the same random streams, samples that reach the end
+ * token stopping while the others go on.
  *
  *   test_generate                                   the checks
  *   test_generate reference MODEL VOCAB PROMPT N    prints what generate
@@ -119,6 +122,64 @@ static void test_random_models(void) {
     }
 }
 
+/* Sample s's tokens, as gpt2_generate_batch hands them out. */
+typedef struct {
+    int *tokens; /* (N, max_new) */
+    int *n;      /* (N) */
+    int max_new, eot;
+} CollectedSamples;
+
+static int collect_sample(int sample, int id, void *ctx) {
+    CollectedSamples *c = ctx;
+    c->tokens[(size_t)sample * c->max_new + c->n[sample]++] = id;
+    return id != c->eot;
+}
+
+/* N samples at temperature 1 with top-k, top-p, as one batch and one at a
+ * time with the same streams. `eot` is common enough in this model that
+ * some samples stop early: the check says how many did, and that they
+ * differ, so it is not passing on N copies of one sequence. */
+static void batch_equals_singles(const char *name, GPT2 *m, int N, const int *prompt, int n_prompt, int max_new,
+                                 int eot, const SamplerConfig *sc) {
+    CollectedSamples batch = {xmalloc((size_t)N * max_new * sizeof(int), "tokens"), xcalloc((size_t)N, sizeof(int), "n"),
+                              max_new, eot};
+    Rng rngs[GENERATE_MAX_SAMPLES];
+    for (int s = 0; s < N; s++) sample_rng_seed(&rngs[s], 42, s);
+    int total = gpt2_generate_batch(m, prompt, n_prompt, max_new, sc, N, rngs, collect_sample, &batch);
+    int *one = xmalloc((size_t)max_new * sizeof(int), "tokens");
+    int mismatch = -1, stopped = 0, distinct = 0, sum = 0;
+    for (int s = 0; s < N; s++) {
+        Rng rng;
+        sample_rng_seed(&rng, 42, s);
+        Collected c = {one, 0, eot};
+        gpt2_generate(m, prompt, n_prompt, max_new, sc, &rng, collect, &c);
+        const int *got = batch.tokens + (size_t)s * max_new;
+        if (mismatch < 0 && (c.n != batch.n[s] || memcmp(one, got, (size_t)c.n * sizeof(int)))) mismatch = s;
+        stopped += batch.n[s] < max_new;
+        distinct += s > 0 && (batch.n[s] != batch.n[0] || memcmp(got, batch.tokens, (size_t)batch.n[0] * sizeof(int)));
+        sum += batch.n[s];
+    }
+    CHECK(mismatch < 0 && total == sum && stopped > 0 && stopped < N && distinct > 0, name,
+          "first sample unlike its single run: %d; %d of %d stopped at the end token, %d differ from sample 0 "
+          "(need some of each), %d tokens reported for %d made",
+          mismatch, stopped, N, distinct, total, sum);
+    free(one);
+    free(batch.tokens);
+    free(batch.n);
+}
+
+static void test_samples(void) {
+    GPT2 m;
+    random_model(&m, (GPT2Config){40, 37, 128, 2, 3, 12}, 11, 0.3f);
+    int prompt[] = {5, 9, 2};
+    SamplerConfig topk = {.temperature = 1.0f, .top_k = 8, .top_p = 1.0f};
+    SamplerConfig topp = {.temperature = 0.9f, .top_k = 0, .top_p = 0.9f};
+    batch_equals_singles("samples_batch_equals_single_runs/N4_top_k", &m, 4, prompt, 3, 12, 7, &topk);
+    batch_equals_singles("samples_batch_equals_single_runs/N7_top_p", &m, 7, prompt, 3, 30, 7, &topp);
+    batch_equals_singles("samples_batch_equals_single_runs/N16_top_k", &m, 16, prompt, 3, 12, 7, &topk);
+    gpt2_free(&m);
+}
+
 static const char ARTICLE_PROMPT[] = "作为科研工作者,我们该如何使用大语言模型";
 
 static void test_fixture(void) {
@@ -185,6 +246,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     test_random_models();
+    test_samples();
     test_fixture();
     return check_failures ? 1 : 0;
 }

@@ -234,6 +234,28 @@ static void check_matmul(int B, int T, int C, int OC, int with_bias) {
     free(K_out), free(K_dx), free(K_dw), free(K_db);
 }
 
+/* Generation decodes N samples as one product of N rows (B=N, T=1) and
+ * promises each sample what it would get alone: on every table, row r of a
+ * product with BT rows (up to --samples' limit) equals, bit for bit, the
+ * product of row r alone. */
+static void check_matvec_rows_independent(int BT, int C, int OC) {
+    float *inp = random_floats((size_t)BT * C), *w = random_floats((size_t)OC * C), *bias = random_floats(OC);
+    float *all = xmalloc((size_t)BT * OC * sizeof(float), "out"), *one = xmalloc((size_t)OC * sizeof(float), "out");
+    for (int k = 0; k < NTABLES; k++) {
+        TABLES[k]->matmul_forward(all, inp, w, bias, BT, 1, C, OC);
+        int first_diff = -1;
+        for (int r = 0; r < BT && first_diff < 0; r++) {
+            TABLES[k]->matmul_forward(one, inp + (size_t)r * C, w, bias, 1, 1, C, OC);
+            if (!same_bits(one, all + (size_t)r * OC, OC)) first_diff = r;
+        }
+        char name[128];
+        snprintf(name, sizeof(name), "%s matmul rows of BT=%d C=%d OC=%d equal each row alone", TABLES[k]->name, BT, C,
+                 OC);
+        CHECK(first_diff < 0, name, "row %d differs from the same row computed alone", first_diff);
+    }
+    free(inp), free(w), free(bias), free(all), free(one);
+}
+
 #define SQRT_2_OVER_PI 0.79788456080286535588
 
 /* GELU forward and backward against the formula in double, for x across
@@ -564,18 +586,24 @@ static void check_adamw(size_t n, int t, float weight_decay) {
 }
 
 int main(void) {
-    /* shapes: one position and three (the matrix-vector path), five (the
-     * smallest tiled one), tiles cut at every edge, k deeper than one chunk */
+    /* shapes: the matrix-vector path (up to 16 positions: one, three, five
+     * (a group of four inputs and one more), 16; odd OC leaves one weight
+     * row over; C=7 is all tail, 37 lanes and a tail), 17 (the smallest
+     * tiled one), tiles cut at every edge, k deeper than one chunk */
     check_matmul(1, 1, 7, 5, 1);
     check_matmul(1, 3, 7, 5, 1);
     check_matmul(1, 1, 768, 50257, 0);
     check_matmul(1, 3, 7, 50257, 0);
-    check_matmul(1, 5, 7, 5, 1);
+    check_matmul(1, 5, 37, 45, 1);
+    check_matmul(4, 4, 37, 33, 1);
+    check_matmul(1, 17, 7, 5, 1);
     check_matmul(3, 13, 37, 45, 1);
     check_matmul(2, 33, 300, 70, 1);
     check_matmul(1, 9, 520, 33, 0);
     check_matmul(4, 16, 64, 257, 1);
     check_matmul(1, 19, 7, 50257, 0);
+    check_matvec_rows_independent(16, 37, 45);
+    check_matvec_rows_independent(7, 768, 301);
     check_gelu();
     check_crossentropy(1, 3, 7);
     check_crossentropy(2, 3, 50257);

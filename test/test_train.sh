@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
 vocab="$VOCAB"
 if [ ! -f "$vocab/encoder.json" ]; then
-    for t in learns resume_bit_identical sigINT_checkpoint sigTERM_checkpoint second_run_on_a_folder_refused sample_valid_utf8 generate lora_learns lora_resume_bit_identical merge_lora_generates; do skip "train/$t" "no vocabulary in $vocab"; done
+    for t in learns resume_bit_identical sigINT_checkpoint sigTERM_checkpoint second_run_on_a_folder_refused sample_valid_utf8 generate samples lora_learns lora_resume_bit_identical merge_lora_generates; do skip "train/$t" "no vocabulary in $vocab"; done
     exit 0
 fi
 export GPT2_VOCAB_DIR=$vocab
@@ -119,6 +119,19 @@ check generate/echoes_prompt grep -q '^ROMEO:' "$TMP/g1"
 check generate/chinese_prompt grep -q '^今天天气很好' "$TMP/g3"
 check generate/sampling_seeded cmp -s <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null) \
     <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null)
+# --samples: sample 1 is the single run with the same seed, every sample is
+# printed under its heading, greedy samples are all the same, and --raw and
+# --max-length still work with several.
+"$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 --samples 4 >"$TMP/g4" 2>/dev/null
+awk '/^--- sample 2 of 4 ---$/ {exit} seen {print} /^--- sample 1 of 4 ---$/ {seen = 1}' "$TMP/g4" >"$TMP/g4_first"
+check generate/samples_first_equals_single_run cmp -s "$TMP/g4_first" \
+    <("$BIN/generate" --model "$model" --prompt "a" --tokens 9 --seed 5 2>/dev/null)
+check generate/samples_each_headed [ "$(grep -- '^--- sample' "$TMP/g4" | tr '\n' '|')" \
+    = "--- sample 1 of 4 ---|--- sample 2 of 4 ---|--- sample 3 of 4 ---|--- sample 4 of 4 ---|" ]
+"$BIN/generate" --model "$model" --prompt "ROMEO:" --tokens 12 --temperature 0 --samples 3 >"$TMP/g5" 2>/dev/null
+check generate/samples_greedy_identical cmp -s "$TMP/g5" <(for i in 1 2 3; do echo "--- sample $i of 3 ---"; cat "$TMP/g1"; done)
+check generate/samples_raw_max_length [ "$("$BIN/generate" --model "$model" --prompt "a" --max-length 6 --raw \
+    --samples 2 2>/dev/null | grep -c -- '^--- sample')" = 2 ]
 
 # 6. LoRA: the model of 1 fine-tuned through adapters on another text (this
 # repository's C sources). Validation loss falls; the checkpoints are small
@@ -145,7 +158,7 @@ check train/lora_resume_bit_identical cmp -s "$TMP/la/lora_00000008.bin" "$TMP/l
 check train/lora_resume_same_samples cmp -s <(grep -a -A2 -- '---- sample' "$TMP/la.log" | tail -3) \
     <(grep -a -A2 -- '---- sample' "$TMP/lb2.log" | tail -3)
 if "$BIN/merge_lora" "$TMP/lora" "$TMP/merged.bin" >"$TMP/m.log" 2>&1 &&
-   "$BIN/generate" --model "$TMP/merged.bin" --prompt "int main" --tokens 8 --temperature 0 >"$TMP/g4" 2>/dev/null &&
-   grep -q '^int main' "$TMP/g4"; then pass train/merge_lora_generates
+   "$BIN/generate" --model "$TMP/merged.bin" --prompt "int main" --tokens 8 --temperature 0 >"$TMP/g_merged" 2>/dev/null &&
+   grep -q '^int main' "$TMP/g_merged"; then pass train/merge_lora_generates
 else fail train/merge_lora_generates "$(head -c 300 "$TMP/m.log")"; fi
 # Bad data and bad flags: test/bad_inputs.sh.
