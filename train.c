@@ -237,12 +237,6 @@ void adamw_update(float *params, const float *grads, float *m, float *v, size_t 
     }
 }
 
-/* m and v start at zero, so after t steps m = (1-b) sum_k b^(t-k) g_k is a
- * weighted mean whose weights add up to 1 - b^t, not 1: dividing by that
- * restores the scale (a large correction early on, none as t grows). The
- * GPU's update (kernels/adamw.cu) calls this too. */
-float adamw_bias_correction(float beta, int t) { return 1.0f - powf(beta, (float)t); }
-
 /* Weight decay pulls weights towards zero. GPT-2's recipe applies it to the
  * 2-D weight matrices only: the two embeddings and the four linear layers'
  * weights. Biases and the layernorm gains and shifts, one number per

@@ -9,6 +9,7 @@
 #define GPT2C_TRAIN_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "common.h"
@@ -56,8 +57,13 @@ typedef struct {
 /* One AdamW update of n parameters in place, t the step number from 1. */
 void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int t);
-/* 1 - beta^t, the factor that undoes a moment's pull towards its zero start */
-float adamw_bias_correction(float beta, int t);
+/* 1 - beta^t, the factor that undoes a moment's pull towards its zero start.
+ * m and v start at zero, so after t steps m = (1-b) sum_k b^(t-k) g_k is a
+ * weighted mean whose weights add up to 1 - b^t, not 1: dividing by that
+ * restores the scale (a large correction early on, none as t grows). Inline
+ * here because three updates share it: adamw_update, its fast twin in
+ * fastops.c and the GPU's (kernels/adamw.cu). */
+static inline float adamw_bias_correction(float beta, int t) { return 1.0f - powf(beta, (float)t); }
 /* 1 if tensor `tensor` (PARAM_WTE, ...) gets weight decay in GPT-2's recipe. */
 int adamw_decays(int tensor);
 /* The weight decay tensor `tensor` gets under `opt`: opt->weight_decay or 0. */
