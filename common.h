@@ -22,7 +22,9 @@ void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* Same, but for command-line mistakes: exit(2). */
 void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
-/* Allocation that never returns NULL: on failure it names what it was for. */
+/* Allocation that never returns NULL: on failure it names what it was for.
+ * Every block starts on a 64-byte boundary (ALLOC_ALIGN); free() frees it. */
+#define ALLOC_ALIGN 64
 void *xmalloc(size_t bytes, const char *what);
 void *xcalloc(size_t count, size_t size, const char *what);
 /* a*b (and a*b*c) in size_t, dying with `what` if the product would overflow. */
