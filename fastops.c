@@ -436,12 +436,15 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
 #define MATVEC_MAX_ROWS 16
 _Static_assert(GENERATE_MAX_SAMPLES <= MATVEC_MAX_ROWS, "generation's batches must take the matrix-vector path");
 
-/* Rows of the input dotted with one weight row at a time: 4 inputs x 2
- * weight rows are 8 independent chains of vector multiply-adds, enough to
- * hide the multiply-add's latency, and the 2 weight rows are read from
- * memory once (from L1 for the inputs after the first 4). */
+/* Rows of the input dotted with MATVEC_WEIGHT_ROWS weight rows at a time:
+ * 4 inputs x 4 weight rows are 16 independent chains of vector multiply-adds
+ * (16 of the 32 vector registers), enough to hide the multiply-add's
+ * latency, and each weight row is read from memory once (from L1 for the
+ * inputs after the first 4). Four rows, four streams from memory per thread:
+ * with two the weights streamed at about 75% of the memory bandwidth that
+ * make bench measures, with four at 95-100%. */
 #define MATVEC_INPUTS 4
-#define MATVEC_WEIGHT_ROWS 2
+#define MATVEC_WEIGHT_ROWS 4
 /* how far ahead of the multiply-adds the weights are fetched: 4 KiB per row
  * (measured: 2 and 8 KiB no better, 2 KiB less steady) */
 #define MATVEC_PREFETCH 1024
@@ -478,8 +481,21 @@ __attribute__((always_inline)) static inline void dot_group(float sums[MATVEC_IN
         }
 }
 
+/* dot_group for R <= MATVEC_INPUTS inputs and a constant O, each R its own
+ * call with constant arguments, so the compiler keeps the lanes in registers */
+__attribute__((always_inline)) static inline void dot_group_r(float sums[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS],
+                                                              const float *x, const float *w, int C, int R, int O) {
+    switch (R) {
+    case 4: dot_group(sums, x, w, C, 4, O); break;
+    case 3: dot_group(sums, x, w, C, 3, O); break;
+    case 2: dot_group(sums, x, w, C, 2, O); break;
+    default: dot_group(sums, x, w, C, 1, O); break;
+    }
+}
+
 /* out (BT,OC) = bias + inp (BT,C) @ weight^T for weight rows oc0..oc0+O-1
- * (O <= MATVEC_WEIGHT_ROWS): those rows against every input, R at a time. */
+ * (O <= MATVEC_WEIGHT_ROWS): those rows against every input, R at a time.
+ * A group of fewer rows (the end of the matrix) goes a row at a time. */
 static void matvec_rows(float *out, const float *inp, const float *weight, const float *bias, int BT, int C, int OC,
                         int oc0, int O) {
     const float *w = weight + (size_t)oc0 * C;
@@ -487,20 +503,13 @@ static void matvec_rows(float *out, const float *inp, const float *weight, const
         int R = BT - r0 < MATVEC_INPUTS ? BT - r0 : MATVEC_INPUTS;
         float sums[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS];
         const float *x = inp + (size_t)r0 * C;
-        /* constant arguments, so the compiler keeps the lanes in registers */
         if (O == MATVEC_WEIGHT_ROWS) {
-            switch (R) {
-            case 4: dot_group(sums, x, w, C, 4, 2); break;
-            case 3: dot_group(sums, x, w, C, 3, 2); break;
-            case 2: dot_group(sums, x, w, C, 2, 2); break;
-            default: dot_group(sums, x, w, C, 1, 2); break;
-            }
+            dot_group_r(sums, x, w, C, R, MATVEC_WEIGHT_ROWS);
         } else {
-            switch (R) {
-            case 4: dot_group(sums, x, w, C, 4, 1); break;
-            case 3: dot_group(sums, x, w, C, 3, 1); break;
-            case 2: dot_group(sums, x, w, C, 2, 1); break;
-            default: dot_group(sums, x, w, C, 1, 1); break;
+            for (int o = 0; o < O; o++) {
+                float one[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS];
+                dot_group_r(one, x, w + (size_t)o * C, C, R, 1);
+                for (int r = 0; r < R; r++) sums[r][o] = one[r][0];
             }
         }
         for (int r = 0; r < R; r++)
@@ -520,10 +529,10 @@ void matmul_forward_fast(float *out, const float *inp, const float *weight, cons
                     int OC) {
     int BT = B * T;
     if (BT <= MATVEC_MAX_ROWS) {
-        int pairs = (OC + MATVEC_WEIGHT_ROWS - 1) / MATVEC_WEIGHT_ROWS;
+        int groups = (OC + MATVEC_WEIGHT_ROWS - 1) / MATVEC_WEIGHT_ROWS;
 #pragma omp parallel for schedule(static)
-        for (int pr = 0; pr < pairs; pr++) {
-            int oc0 = pr * MATVEC_WEIGHT_ROWS;
+        for (int g = 0; g < groups; g++) {
+            int oc0 = g * MATVEC_WEIGHT_ROWS;
             matvec_rows(out, inp, weight, bias, BT, C, OC, oc0, OC - oc0 < MATVEC_WEIGHT_ROWS ? OC - oc0 : MATVEC_WEIGHT_ROWS);
         }
         return;

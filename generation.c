@@ -214,7 +214,8 @@ int gpt2_generate_batch(GPT2 *model, const int *prompt, int n_prompt, int max_ne
     if (max_new == 0) return 0;
     int T = n_prompt + max_new;
     if (!model->kv.k || model->kv.N != N || model->kv.T < T) gpt2_kv_alloc_batch(model, N, T);
-    float *scratch = xmalloc(2 * (size_t)c->V * sizeof(float), "sampling buffer");
+    size_t scratch_row = 2 * (size_t)c->V; /* one sample's (prob, id) pairs */
+    float *scratch = xmalloc(mul_size((size_t)N * scratch_row, sizeof(float), "sampling buffer"), "sampling buffer");
     int *tokens = xmalloc((size_t)N * sizeof(int), "tokens"), *made = xcalloc((size_t)N, sizeof(int), "tokens");
     /* every sequence starts with the same prompt: feeding it as N rows costs
      * what feeding one does, as the weights are read once per position */
@@ -226,10 +227,18 @@ int gpt2_generate_batch(GPT2 *model, const int *prompt, int n_prompt, int max_ne
     int total = 0;
     for (int pos = n_prompt;; pos++) {
         int going = 0;
+        /* each sample draws from its own row, random stream and scratch, so
+         * the draws can share the threads (a draw scans all V logits, as long
+         * as a tenth of a step); the tokens are then handed on in order */
+#pragma omp parallel for schedule(static) if (N > 1)
         for (int s = 0; s < N; s++) {
             if (made[s] < 0) continue; /* finished: its row is still computed, and ignored */
             const float *row = logits + (size_t)s * c->V;
-            tokens[s] = sample_token(row, c->V, sc->temperature, sc->top_k, sc->top_p, rng_uniform(&rngs[s]), scratch);
+            tokens[s] = sample_token(row, c->V, sc->temperature, sc->top_k, sc->top_p, rng_uniform(&rngs[s]),
+                                     scratch + (size_t)s * scratch_row);
+        }
+        for (int s = 0; s < N; s++) {
+            if (made[s] < 0) continue;
             made[s]++, total++;
             if (on_token(s, tokens[s], ctx) && made[s] < max_new) going = 1;
             else made[s] = -1;

@@ -587,14 +587,17 @@ static void check_adamw(size_t n, int t, float weight_decay) {
 
 int main(void) {
     /* shapes: the matrix-vector path (up to 16 positions: one, three, five
-     * (a group of four inputs and one more), 16; odd OC leaves one weight
-     * row over; C=7 is all tail, 37 lanes and a tail), 17 (the smallest
+     * (a group of four inputs and one more), 16; OC not a multiple of 4
+     * leaves 1, 2 or 3 weight rows over a group of four; C=7 is all tail, 37
+     * lanes and a tail), 17 (the smallest
      * tiled one), tiles cut at every edge, k deeper than one chunk */
     check_matmul(1, 1, 7, 5, 1);
     check_matmul(1, 3, 7, 5, 1);
     check_matmul(1, 1, 768, 50257, 0);
     check_matmul(1, 3, 7, 50257, 0);
     check_matmul(1, 5, 37, 45, 1);
+    check_matmul(1, 2, 37, 6, 1);
+    check_matmul(1, 6, 19, 7, 1);
     check_matmul(4, 4, 37, 33, 1);
     check_matmul(1, 17, 7, 5, 1);
     check_matmul(3, 13, 37, 45, 1);
@@ -604,6 +607,7 @@ int main(void) {
     check_matmul(1, 19, 7, 50257, 0);
     check_matvec_rows_independent(16, 37, 45);
     check_matvec_rows_independent(7, 768, 301);
+    check_matvec_rows_independent(5, 37, 46);
     check_gelu();
     check_crossentropy(1, 3, 7);
     check_crossentropy(2, 3, 50257);
