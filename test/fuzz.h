@@ -6,8 +6,10 @@
  * compiled with `-include test/fuzz.h`, which
  *   - turns exit() into fuzz_exit(), a longjmp back to fuzz_run() while an
  *     input is being tried (a plain exit otherwise), and
- *   - routes malloc/calloc/realloc/free and fopen/fclose through a registry,
- *     so that fuzz_run() can free and close whatever the aborted load held.
+ *   - routes malloc/calloc/realloc/aligned_alloc/free and fopen/fclose
+ *     through a registry, so that fuzz_run() can free and close whatever the
+ *     aborted load held. aligned_alloc becomes a plain registered malloc:
+ *     the alignment is for speed (xmalloc), nothing depends on it.
  * The production code is unchanged; only the build differs (Makefile, `make
  * fuzz`). A load that returns normally must have released everything itself:
  * fuzz_run() aborts on anything left over, so leaks on success paths count
@@ -43,6 +45,7 @@ const char *fuzz_input_file(const char *name, const unsigned char *data, size_t 
 #define malloc(n) fuzz_malloc(n)
 #define calloc(n, s) fuzz_calloc(n, s)
 #define realloc(p, n) fuzz_realloc(p, n)
+#define aligned_alloc(a, n) fuzz_malloc(n)
 #define free(p) fuzz_free(p)
 #define fopen(p, m) fuzz_fopen(p, m)
 #define fclose(f) fuzz_fclose(f)
