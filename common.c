@@ -64,11 +64,12 @@ void die_usage(const char *fmt, ...) {
     exit(EXIT_USAGE);
 }
 
-/* malloc's blocks start 16 bytes into a cache line, and then every 64-byte
- * vector load of a weight row or a packed panel straddles two lines and
- * costs two loads: generation's weight stream ran at half speed with 4
- * samples, and the gemm's panels paid it on every load. So every block is
- * aligned to a cache line (aligned_alloc wants the size a multiple of it). */
+/* glibc's large (mmap'd) blocks start 16 bytes into a cache line, and then
+ * every 64-byte vector load of a weight row or a packed panel straddles two
+ * lines and costs two loads: generation's weight stream ran at half speed
+ * with 4 samples, and the gemm's panels paid it on every load. So every
+ * block is aligned to a cache line (aligned_alloc wants the size a multiple
+ * of it). */
 void *xmalloc(size_t bytes, const char *what) {
     if (bytes > SIZE_MAX - ALLOC_ALIGN) die("out of memory allocating %zu bytes for %s", bytes, what);
     size_t rounded = (bytes + ALLOC_ALIGN - 1) / ALLOC_ALIGN * ALLOC_ALIGN;
@@ -77,11 +78,13 @@ void *xmalloc(size_t bytes, const char *what) {
     return p;
 }
 
+/* Zeroed by a pass over the block, where calloc could hand out untouched
+ * zero pages: every such block here (parameters, gradients, AdamW's moments)
+ * is written in full before long anyway. */
 void *xcalloc(size_t count, size_t size, const char *what) {
-    if (size != 0 && count > SIZE_MAX / size)
-        die("out of memory allocating %zu x %zu bytes for %s", count, size, what);
-    void *p = xmalloc(count * size, what);
-    memset(p, 0, count * size);
+    size_t bytes = mul_size(count, size, what);
+    void *p = xmalloc(bytes, what);
+    memset(p, 0, bytes);
     return p;
 }
 

@@ -439,15 +439,15 @@ _Static_assert(GENERATE_MAX_SAMPLES <= MATVEC_MAX_ROWS, "generation's batches mu
 
 /* Rows of the input dotted with MATVEC_WEIGHT_ROWS weight rows at a time:
  * 4 inputs x 4 weight rows are 16 independent chains of vector multiply-adds
- * (16 of the 32 vector registers), enough to hide the multiply-add's
+ * (16 of AVX-512's 32 vector registers), enough to hide the multiply-add's
  * latency, and each weight row is read from memory once (from L1 for the
- * inputs after the first 4). Four rows, four streams from memory per thread:
- * with two the weights streamed at about 75% of the memory bandwidth that
- * make bench measures, with four at 95-100%. */
+ * inputs after the first 4). Four rows are four streams from memory per
+ * thread; notes.md ("Generation at the memory-bandwidth limit") has the
+ * figures for two rows and four, with and without the prefetch. */
 #define MATVEC_INPUTS 4
 #define MATVEC_WEIGHT_ROWS 4
-/* how far ahead of the multiply-adds the weights are fetched: 4 KiB per row
- * (measured: 2 and 8 KiB no better, 2 KiB less steady) */
+/* how far ahead in memory the weights are asked for: 4 KiB (measured: 2
+ * and 8 KiB no better, 2 KiB less steady) */
 #define MATVEC_PREFETCH 1024
 
 /* sums[r][o] = x_r . w_o for r < R inputs x_r = x + r*C and o < O weight
@@ -462,10 +462,17 @@ __attribute__((always_inline)) static inline void dot_group(float sums[MATVEC_IN
     float lanes[MATVEC_INPUTS][MATVEC_WEIGHT_ROWS][LANES] = {{{0.0f}}};
     int i = 0;
     for (; i + LANES <= C; i += LANES) {
-        /* each weight line is asked for MATVEC_PREFETCH floats before it is
-         * used: the core's own prefetcher, left alone, kept too few lines in
-         * flight to stream at memory speed (64% of it; 90-100% with this) */
-        for (int o = 0; o < O; o++) __builtin_prefetch(w + (size_t)o * C + i + MATVEC_PREFETCH);
+        /* the core's own prefetcher, left alone, kept too few lines in
+         * flight to stream at memory speed. A thread reads its weights
+         * nearly in order (a group of rows side by side, then the next
+         * group), so the line 4 KiB on from where each row is now is one it
+         * will read soon: in the same row, or for short rows in a later one
+         * (some of those were read already; measured, a prefetch that
+         * followed each row exactly into the next group did no better). The
+         * address is formed as an integer: it may lie past the matrix, which
+         * a prefetch tolerates and pointer arithmetic does not. */
+        for (int o = 0; o < O; o++)
+            __builtin_prefetch((const void *)((uintptr_t)(w + (size_t)o * C + i) + MATVEC_PREFETCH * sizeof(float)));
         for (int r = 0; r < R; r++)
             for (int o = 0; o < O; o++) {
 #pragma omp simd

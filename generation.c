@@ -228,8 +228,9 @@ int gpt2_generate_batch(GPT2 *model, const int *prompt, int n_prompt, int max_ne
     for (int pos = n_prompt;; pos++) {
         int going = 0;
         /* each sample draws from its own row, random stream and scratch, so
-         * the draws can share the threads (a draw scans all V logits, as long
-         * as a tenth of a step); the tokens are then handed on in order */
+         * the draws can share the threads (a draw scans all V logits: four
+         * of them one after another took a tenth of a step); the tokens are
+         * then handed on in order */
 #pragma omp parallel for schedule(static) if (N > 1)
         for (int s = 0; s < N; s++) {
             if (made[s] < 0) continue; /* finished: its row is still computed, and ignored */

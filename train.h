@@ -8,8 +8,8 @@
 #ifndef GPT2C_TRAIN_H
 #define GPT2C_TRAIN_H
 
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common.h"

@@ -589,8 +589,8 @@ int main(void) {
     /* shapes: the matrix-vector path (up to 16 positions: one, three, five
      * (a group of four inputs and one more), 16; OC not a multiple of 4
      * leaves 1, 2 or 3 weight rows over a group of four; C=7 is all tail, 37
-     * lanes and a tail), 17 (the smallest
-     * tiled one), tiles cut at every edge, k deeper than one chunk */
+     * lanes and a tail), 17 (the smallest tiled one), tiles cut at every
+     * edge, k deeper than one chunk */
     check_matmul(1, 1, 7, 5, 1);
     check_matmul(1, 3, 7, 5, 1);
     check_matmul(1, 1, 768, 50257, 0);

@@ -10,8 +10,10 @@
  * alone over N steps after a warm-up, the achieved GFLOP/s (6 x parameters x
  * B x T per train step: 2 for the forward products, 4 for the two backward
  * ones; 2 x parameters x B x T per forward), a per-op table of where the step
- * goes, the peak resident memory of training, and the one-token costs of
- * generation. Then the step figures for the `make demo` model.
+ * goes, the peak resident memory of training, and the costs of generation:
+ * one token's matrix products, a generated token (the fastest of 3 passes of
+ * 128), and a step of 4 samples decoded together beside it. Then the step
+ * figures for the `make demo` model.
  *
  * Every speed is also printed as a fraction of this machine's own limit,
  * measured at the start of the same run (engineering.md, "Performance on the
@@ -21,7 +23,10 @@
  * AdamW and generation, whose floor is the weight bytes read per token over
  * that bandwidth. On a shared machine the absolute figures move with the
  * other jobs, but a limit and a speed measured minutes apart move together,
- * so their ratio is the figure to compare. The last line is machine readable:
+ * so their ratio is the figure to compare. Three lines are machine readable,
+ * the last one the main one:
+ *   bench-demo: train_step_ms=X fwd_ms=Y train_gflops=Z
+ *   bench: matvec_ms_per_token=X samples4_ms_per_step=Y
  *   bench: train_step_ms=X fwd_ms=Y train_gflops=Z gen_ms_per_token=W peak_rss_mib=M threads=N
  *          bandwidth_gbs=B fma_peak_gflops=P gen_floor_ms=F   (one line)
  */
@@ -51,7 +56,11 @@ static const GPT2Config GPT2_124M = {.maxT = 1024, .V = 50257, .Vp = 50304, .L =
 enum { BENCH_B = 4, BENCH_T = 64 };
 
 enum { GEN_PROMPT = 16, GEN_NEW = 128 }; /* generation: B=1, a 16-token prompt, 128 new tokens */
-enum { GEN_PASSES = 3, GEN_SAMPLES = 4 }; /* the fastest of 3 passes; and 4 samples at once */
+/* generation is timed as the fastest of GEN_PASSES passes (the least
+ * disturbed, as the limits are), and again for GEN_SAMPLES sequences at once,
+ * what `./generate --samples 4` runs */
+enum { GEN_PASSES = 3, GEN_SAMPLES = 4 };
+_Static_assert(GEN_SAMPLES <= GENERATE_MAX_SAMPLES, "bench's samples must fit one batched step");
 enum { OP_REPS = 7 };                   /* each op in the per-op table: the fastest (and median) of 7 calls */
 enum { LIMIT_REPS = 7 };                /* each limit: the best of 7 measurements */
 
@@ -414,7 +423,8 @@ static double time_matvec(GPT2 *m) {
  * step, the fastest of GEN_PASSES passes: like the limits it is compared
  * with (their best of LIMIT_REPS), the least disturbed pass on a shared
  * machine. Sampling is greedy (an argmax per sequence), so this times the
- * model; `./generate` adds its sampling (about 0.3 ms per sample). */
+ * model; `./generate` adds its sampling (about 0.3 ms per sample, the
+ * samples' draws shared among the threads). */
 static double time_generation(GPT2 *m, int N) {
     gpt2_kv_alloc_batch(m, N, GEN_PROMPT + GEN_NEW);
     const int V = m->config.V;
@@ -429,13 +439,8 @@ static double time_generation(GPT2 *m, int N) {
         }
         double t0 = now_seconds();
         for (int pos = GEN_PROMPT; pos < GEN_PROMPT + GEN_NEW; pos++) {
-            for (int n = 0; n < N; n++) {
-                const float *row = logits + (size_t)n * V;
-                int arg = 0;
-                for (int v = 1; v < V; v++)
-                    if (row[v] > row[arg]) arg = v;
-                tokens[n] = arg;
-            }
+            for (int n = 0; n < N; n++) /* greedy: temperature 0 needs no scratch and no coin */
+                tokens[n] = sample_token(logits + (size_t)n * V, V, 0.0f, 0, 1.0f, 0.0f, NULL);
             logits = gpt2_forward_step_batch(m, tokens, N, pos);
         }
         double ms = (now_seconds() - t0) * 1e3 / GEN_NEW;
