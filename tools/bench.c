@@ -12,8 +12,8 @@
  * ones; 2 x parameters x B x T per forward), a per-op table of where the step
  * goes, the peak resident memory of training, and the costs of generation:
  * one token's matrix products, a generated token and a step of 4 samples
- * decoded together (each the fastest of 4 passes of 128, the two alternating). Then the step
- * figures for the `make demo` model.
+ * decoded together (each the fastest of 4 passes of 128, the two kinds of
+ * pass alternating). Then the step figures for the `make demo` model.
  *
  * Every speed is also printed as a fraction of this machine's own limit,
  * measured at the start of the same run (engineering.md, "Performance on the
