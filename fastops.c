@@ -33,32 +33,38 @@
  * 1.5-2x at T=64 (more at longer T); a whole training step about 12x
  * (1.3 s instead of 15.9 s).
  *
- * Why the gemm's blocking is what it is (AMD EPYC Zen 4: one 512-bit FMA a
- * cycle per core, 32 vector registers, 32 KiB L1 data cache and 1 MiB L2 per
- * core; the arithmetic holds for any AVX-512 core of that shape):
+ * Why the gemm's blocking is what it is (AMD EPYC Zen 5: two 512-bit FMAs a
+ * cycle per core, 32 vector registers, 48 KiB L1 data cache and 1 MiB L2 per
+ * core; Zen 4, with one 512-bit FMA a cycle and 32 KiB of L1, is served by
+ * the same choices):
  *   - the register tile is 8 rows x 48 columns: 24 accumulator vectors of
  *     16 floats, plus 3 vectors of b and 1 broadcast of a = 28 of the 32
  *     registers. Each k step loads 3 vectors of b (192 bytes) and broadcasts
- *     8 floats of a (32 bytes) for 24 FMAs: 9.3 bytes per 512-bit FMA, and
- *     11 loads per 24 FMAs, well inside the 2 loads a cycle the core can
- *     issue. 24 independent chains also cover the FMA latency (4 cycles at
- *     one a cycle needs 4; Zen 5's two 512-bit FMA pipes need 8, and there
- *     the same tile measured 81-91% of the doubled peak on one core).
- *   - the k-chunk KC is 384: a's panel of the tile (8 x 384 floats, 12 KiB)
- *     sits in L1, b's (384 x 48, 72 KiB) streams from L2, in order, at 8
- *     bytes a cycle, a quarter of what L2 delivers. A chunk ends with a pass
- *     over the output tile (load, add, store 8 x 48 floats, which missed in
- *     cache and stalled: the tile is prefetched as the chunk starts). A
- *     longer chunk makes that pass rarer: measured on one core, KC 128 (b's
- *     panel in L1) ran at 77% of peak, 384 at 83-87%, 768 no better.
- *   - a is packed once per group of up to 1024 rows and 8 chunks of k (a
- *     shared 384 KiB-1.5 MiB, in L2/L3) by all threads together, and b once
- *     per block of columns by the thread that owns the block: every operand
- *     is copied once, not once per output block as when the output was cut
- *     into 256 x 256 blocks (a sixth of the time went to packing then).
- *   - the operands whose rows run along k (the weights in the forward pass,
- *     dout in dinp's product) are transposed 8x8 at a time in registers
- *     while packed.
+ *     8 floats of a (32 bytes) for 24 FMAs: 11 loads per 12 cycles of FMAs
+ *     on Zen 5, inside the 2 vector loads a cycle it can issue, and 24
+ *     independent chains cover the FMA latency (4 cycles x 2 pipes needs 8).
+ *     Measured, the k loop alone runs at about 90% of the peak.
+ *   - the k-chunk KC is 384: a's rows of the tile (8 x 384 floats, 12 KiB)
+ *     sit in L1, b's panel (384 x 48, 72 KiB) streams from L2, in order. A
+ *     chunk ends with a pass over the output tile (load, add, store 8 x 48
+ *     floats, which missed in cache and stalled: the tile is prefetched as
+ *     the chunk starts). A longer chunk makes that pass rarer: measured on
+ *     one core, KC 128 (b's panel in L1) ran at 77% of peak, 384 at 83-87%,
+ *     768 no better.
+ *   - an operand is copied (packed) only where its layout forces it. a is
+ *     read in place when its rows run along k (inp in the forward pass, dout
+ *     in dinp's): a tile's 8 rows are then 8 streams read in order, and a
+ *     copy would only add traffic and, with the copy shared by the threads,
+ *     a wait for it. b is read in place when its rows run along j (the
+ *     weight in dinp's product, inp in dweight's): the tile loads 3 vectors
+ *     from each of its rows. Two operands need the copy: dout^T in dweight's
+ *     product (packed once per group of up to 1024 rows by all threads
+ *     together, and shared) and the weight in the forward pass, whose rows
+ *     run along k and are transposed 16x16 at a time in registers into
+ *     panels of b, once per block of columns by the thread that owns it.
+ *     Measured on Zen 5, reading in place and the 16x16 transpose (it was
+ *     8x8) together took the products from 76% to 85-89% of the two-thread
+ *     peak: the copies and the wait for them had cost a tenth of the time.
  *
  * The price is the order of the additions: sums here are split into lanes
  * and k-chunks, so results differ from gpt2.c's in the last bits (test_ops
@@ -176,9 +182,10 @@ static inline float exp_fast(float x) {
  *   - a register tile: GEMM_MR x GEMM_NR outputs are summed in local
  *     accumulators that the compiler keeps in vector registers, so each
  *     loaded a[i][k] serves NR multiply-adds and each b[k][j] serves MR;
- *   - packing: a group of rows of a and a block of columns of b are first
- *     copied into contiguous panels in the order the tile reads them, which
- *     also turns every transposed or strided operand into the same layout;
+ *   - packing, where the layout needs it: an operand that the tile cannot
+ *     read in order (a whose rows do not run along k, b whose rows do not
+ *     run along j) is first copied into contiguous panels in the order the
+ *     tile reads them; the others are read where they lie;
  *   - cache blocking: the sum over k is cut into chunks of KC, so the panels
  *     a tile reads stay in L1/L2 while they are reused (the file's opening
  *     comment gives the arithmetic).
@@ -191,7 +198,7 @@ static inline float exp_fast(float x) {
 #define GEMM_MR 8   /* rows of a register tile */
 #define GEMM_NR 48  /* columns: three AVX-512 vectors */
 #define GEMM_KC 384 /* the k-chunk */
-#define GEMM_MC_MAX 1024 /* rows whose packed a is shared at a time */
+#define GEMM_MC_MAX 1024 /* rows of a (or of c) taken at a time */
 #define GEMM_NC 384 /* the widest block of columns given to one thread */
 #define GEMM_KS (8 * GEMM_KC) /* the k-range whose packed a is shared at a time */
 
@@ -225,6 +232,42 @@ static inline void transpose8x8(const float *src, size_t ss, float *dst, size_t 
 }
 #endif
 
+#ifdef __AVX512F__
+/* The same for 16 x 16 floats: dst[kk*ds + x] = src[x*ss + kk]. Each row
+ * read is a whole 64-byte cache line, and it takes 4 shuffles per 16 floats
+ * where transpose8x8 takes 3 per 8. Rows are interleaved in pairs (floats),
+ * then in fours (pairs of floats), which leaves each 128-bit lane holding
+ * four rows' values of one k; shuffle_f32x4 then moves whole lanes, twice,
+ * to gather one k's 16 values in one register. */
+static inline void transpose16x16(const float *src, size_t ss, float *dst, size_t ds) {
+    __m512 r[16], t[16];
+    for (int x = 0; x < 16; x++) r[x] = _mm512_loadu_ps(src + x * ss);
+    for (int x = 0; x < 16; x += 2) {
+        t[x] = _mm512_unpacklo_ps(r[x], r[x + 1]);     /* per lane: k = 0,0,1,1 of rows x, x+1 */
+        t[x + 1] = _mm512_unpackhi_ps(r[x], r[x + 1]); /* k = 2,2,3,3 */
+    }
+    for (int x = 0; x < 16; x += 4) { /* per lane of r[x + m]: k = m of rows x..x+3 */
+        __m512d t0 = _mm512_castps_pd(t[x]), t1 = _mm512_castps_pd(t[x + 1]);
+        __m512d t2 = _mm512_castps_pd(t[x + 2]), t3 = _mm512_castps_pd(t[x + 3]);
+        r[x] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        r[x + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        r[x + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        r[x + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    /* lane l of r[4q + m] holds k = 4l + m of rows 4q..4q+3 */
+    for (int m = 0; m < 4; m++) {
+        __m512 even_lo = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);  /* lanes 0,2 of rows 0-3, 0,2 of 4-7 */
+        __m512 odd_lo = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xDD);   /* lanes 1,3 */
+        __m512 even_hi = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88); /* the same for rows 8-15 */
+        __m512 odd_hi = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xDD);
+        _mm512_storeu_ps(dst + (size_t)m * ds, _mm512_shuffle_f32x4(even_lo, even_hi, 0x88));        /* k = m */
+        _mm512_storeu_ps(dst + (size_t)(8 + m) * ds, _mm512_shuffle_f32x4(even_lo, even_hi, 0xDD));  /* k = 8+m */
+        _mm512_storeu_ps(dst + (size_t)(4 + m) * ds, _mm512_shuffle_f32x4(odd_lo, odd_hi, 0x88));    /* k = 4+m */
+        _mm512_storeu_ps(dst + (size_t)(12 + m) * ds, _mm512_shuffle_f32x4(odd_lo, odd_hi, 0xDD));   /* k = 12+m */
+    }
+}
+#endif
+
 /* One panel of a packed block: dst[k*W + x] = src(x, k) for x < w and
  * k < kc, where src(x, k) is p[x*xs + k*ks]; entries w <= x < W are zero, so
  * edge tiles need no special case in the kernel. The loop order follows the
@@ -238,10 +281,17 @@ static inline void pack_panel(float *restrict dst, int W, const float *restrict 
         return;
     }
     int k_done = 0;
+    /* rows along k (the weights in the forward pass): squares transposed in
+     * registers, a few shuffles per 8 or 16 floats instead of a load and a
+     * store per float */
+#ifdef __AVX512F__
+    if (ks == 1 && w == W && W % 16 == 0) {
+        for (; k_done + 16 <= kc; k_done += 16)
+            for (int x = 0; x < W; x += 16)
+                transpose16x16(p + (size_t)x * xs + k_done, xs, dst + (size_t)k_done * W + x, W);
+    }
+#endif
 #ifdef __AVX__
-    /* rows along k (the weights in the forward pass, dout in dinp's): 8x8
-     * squares transposed in registers, 3 shuffles per 8 floats instead of a
-     * load and a store per float */
     if (ks == 1 && w == W && W % 8 == 0) {
         for (; k_done + 8 <= kc; k_done += 8)
             for (int x = 0; x < W; x += 8) transpose8x8(p + (size_t)x * xs + k_done, xs, dst + (size_t)k_done * W + x, W);
@@ -283,13 +333,18 @@ static void pack_b(float *restrict dst, MatView b, int k0, int kc, int j0, int c
 #define TILE_R_LOOP
 #endif
 
-/* The register tile: acc[r][j] = sum over k < kc of a[r][k] * b[k][j] from
- * packed panels. MR and NR are constants, so the compiler unrolls r, turns
- * the j loop into vector multiply-adds and keeps all of acc in registers.
- * Then c (mr x nr valid entries, row stride ldc) is updated: with `init`,
- * c = init[j] + acc (init NULL: zero), otherwise c += acc. */
-static void gemm_tile(int kc, const float *restrict a, const float *restrict b, float *restrict c, size_t ldc,
-                      int mr, int nr, int overwrite, const float *init) {
+/* The register tile: acc[r][j] = sum over k < kc of a[r][k] * b[k][j], with
+ * a[r][k] read at a[r*ars + k*aks] and b[k][j] at b[k*bks + j]. MR and NR
+ * are constants, so the compiler unrolls r, turns the j loop into vector
+ * multiply-adds and keeps all of acc in registers. Then c (mr x nr valid
+ * entries, row stride ldc) is updated: with `overwrite`, c = init[j] + acc
+ * (init NULL: zero), otherwise c += acc. Always inlined into gemm_tile,
+ * which calls it with the strides constant where they are, so each way of
+ * reading the operands compiles to its own loop. */
+__attribute__((always_inline)) static inline void tile_sums(int kc, const float *restrict a, size_t ars, size_t aks,
+                                                            const float *restrict b, size_t bks, float *restrict c,
+                                                            size_t ldc, int mr, int nr, int overwrite,
+                                                            const float *init) {
     float acc[GEMM_MR][GEMM_NR] = {{0.0f}};
     /* c's tile is read and written only after the k loop; asking for its
      * lines now overlaps their trip from L2/L3/memory with the arithmetic */
@@ -299,9 +354,9 @@ static void gemm_tile(int kc, const float *restrict a, const float *restrict b, 
     for (int k = 0; k < kc; k++) {
         TILE_R_LOOP
         for (int r = 0; r < GEMM_MR; r++) {
-            float ar = a[k * GEMM_MR + r];
+            float ar = a[r * ars + k * aks];
 #pragma omp simd
-            for (int j = 0; j < GEMM_NR; j++) acc[r][j] = MULADD(ar, b[k * GEMM_NR + j], acc[r][j]);
+            for (int j = 0; j < GEMM_NR; j++) acc[r][j] = MULADD(ar, b[k * bks + j], acc[r][j]);
         }
     }
     for (int r = 0; r < mr; r++) {
@@ -312,6 +367,23 @@ static void gemm_tile(int kc, const float *restrict a, const float *restrict b, 
             for (int j = 0; j < nr; j++) cr[j] += acc[r][j];
         }
     }
+}
+
+/* A leading dimension of PACKED: the operand is a packed panel (pack_a's
+ * a[k*MR + r], pack_b's b[k*NR + j]). Otherwise it is the matrix itself,
+ * read in place: a[r*lda + k], b[k*ldb + j]. */
+enum { PACKED = 0 };
+
+static void gemm_tile(int kc, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc, int mr,
+                      int nr, int overwrite, const float *init) {
+    if (lda == PACKED && ldb == PACKED)
+        tile_sums(kc, a, 1, GEMM_MR, b, GEMM_NR, c, ldc, mr, nr, overwrite, init);
+    else if (lda == PACKED)
+        tile_sums(kc, a, 1, GEMM_MR, b, ldb, c, ldc, mr, nr, overwrite, init);
+    else if (ldb == PACKED)
+        tile_sums(kc, a, lda, 1, b, GEMM_NR, c, ldc, mr, nr, overwrite, init);
+    else
+        tile_sums(kc, a, lda, 1, b, ldb, c, ldc, mr, nr, overwrite, init);
 }
 
 static int max_threads(void) {
@@ -326,27 +398,48 @@ static int round_up(int x, int m) {
     return (x + m - 1) / m * m;
 }
 
+/* The last rows of a read in place, when fewer than MR remain: copied to
+ * dst (MR x kc, row stride kc) with zero rows below, so that the tile reads
+ * no row past the matrix. */
+static void edge_rows(float *dst, MatView a, int i, int mr, int k0, int kc) {
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int k = 0; k < kc; k++) dst[r * kc + k] = r < mr ? a.p[(size_t)(i + r) * a.rs + (size_t)(k0 + k)] : 0.0f;
+}
+
 /* One block of nc columns of c at column j0, rows i0 .. i0+rows-1, the whole
- * sum over k: for each k-chunk, the block's b is packed into this thread's
- * bpack, then every row panel of the already packed a (apack, chunk by chunk,
- * as pack_a lays it out for the rows i0..) runs against every column panel.
- * The column panel (KC x NR) is the inner loop's constant, so it stays in L1
- * while the row panels stream past it from L2. */
-static void gemm_column_block(int k_begin, int k_end, const float *apack, int rows, MatView b, float *c, size_t ldc,
-                              int accumulate, const float *bias, int i0, int j0, int nc, float *bpack) {
+ * sum over k, chunk by chunk. a comes from apack (packed chunk by chunk, as
+ * gemm lays it out for the rows i0..) or, apack NULL, from the matrix in
+ * place. b is read in place when its rows run along j and the block is
+ * whole panels; otherwise this thread packs the block's chunk into bpack.
+ * The column panel is the inner loop's constant, and the row panels stream
+ * past it. */
+static void gemm_column_block(int k_begin, int k_end, const float *apack, MatView a, int rows, MatView b, float *c,
+                              size_t ldc, int accumulate, const float *bias, int i0, int j0, int nc, float *bpack) {
     int rows_padded = round_up(rows, GEMM_MR);
+    int b_in_place = b.cs == 1 && nc % GEMM_NR == 0;
+    float edge[GEMM_MR * GEMM_KC];
     for (int k0 = k_begin; k0 < k_end; k0 += GEMM_KC) {
         int kc = k_end - k0 < GEMM_KC ? k_end - k0 : GEMM_KC;
         int overwrite = k0 == 0 && !accumulate;
-        const float *achunk = apack + (size_t)(k0 - k_begin) * rows_padded;
-        pack_b(bpack, b, k0, kc, j0, nc);
+        if (!b_in_place) pack_b(bpack, b, k0, kc, j0, nc);
         for (int jp = 0; jp < nc; jp += GEMM_NR) {
             int nr = nc - jp < GEMM_NR ? nc - jp : GEMM_NR;
+            const float *bt = b_in_place ? b.p + (size_t)k0 * b.rs + j0 + jp : bpack + (size_t)jp * kc;
+            size_t ldb = b_in_place ? b.rs : PACKED;
             for (int ip = 0; ip < rows; ip += GEMM_MR) {
                 int mr = rows - ip < GEMM_MR ? rows - ip : GEMM_MR;
-                gemm_tile(kc, achunk + (size_t)ip * kc, bpack + (size_t)jp * kc,
-                          c + (size_t)(i0 + ip) * ldc + j0 + jp, ldc, mr, nr, overwrite,
-                          bias ? bias + j0 + jp : NULL);
+                float *ct = c + (size_t)(i0 + ip) * ldc + j0 + jp;
+                const float *init = bias ? bias + j0 + jp : NULL;
+                if (apack) {
+                    const float *at = apack + (size_t)(k0 - k_begin) * rows_padded + (size_t)ip * kc;
+                    gemm_tile(kc, at, PACKED, bt, ldb, ct, ldc, mr, nr, overwrite, init);
+                } else if (mr == GEMM_MR) {
+                    const float *at = a.p + (size_t)(i0 + ip) * a.rs + k0;
+                    gemm_tile(kc, at, a.rs, bt, ldb, ct, ldc, mr, nr, overwrite, init);
+                } else {
+                    edge_rows(edge, a, i0 + ip, mr, k0, kc);
+                    gemm_tile(kc, edge, (size_t)kc, bt, ldb, ct, ldc, mr, nr, overwrite, init);
+                }
             }
         }
     }
@@ -378,20 +471,27 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
                 if (!accumulate) c[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
         return;
     }
-    /* Rows are taken GEMM_MC_MAX at a time (only dweight's OC rows are more):
-     * their a is packed once, by all threads together, and shared. Columns
-     * are then dealt out in blocks of nc to the threads, each packing its
-     * block of b once per k-chunk: every element of a and b is copied once
-     * per row group, never once per output block. nc is the largest multiple
-     * of NR that gives each thread about 4 blocks (an uneven split then
-     * costs little); block sizes change who computes a sum, never its order. */
+    /* a is read in place when its rows run along k (inp in the forward
+     * pass, dout in dinp's): a tile then reads MR rows of it, each in order.
+     * Otherwise (dout^T in dweight's) its rows are taken GEMM_MC_MAX at a
+     * time, and k GEMM_KS at a time, and packed once by all threads together
+     * and shared. Columns are dealt out in blocks of nc to the threads; a
+     * thread packs its block of b once per k-chunk, unless b's rows run
+     * along j and it can be read in place too. So every element of a and b
+     * is copied at most once per row group, never once per output block. nc
+     * is the largest multiple of NR that gives each thread about 4 blocks
+     * (an uneven split then costs little); block sizes change who computes a
+     * sum, never its order. */
     int threads = max_threads();
     int nc = round_up((N + 4 * threads - 1) / (4 * threads), GEMM_NR);
     if (nc > GEMM_NC) nc = GEMM_NC;
     int nblocks = (N + nc - 1) / nc;
     int group = M < GEMM_MC_MAX ? M : GEMM_MC_MAX;
-    int kc_max = K < GEMM_KC ? K : GEMM_KC, ks_max = K < GEMM_KS ? K : GEMM_KS;
-    size_t apack_size = (size_t)round_up(group, GEMM_MR) * ks_max, bpack_size = (size_t)nc * kc_max;
+    int a_in_place = a.cs == 1;
+    int ks = a_in_place ? K : GEMM_KS; /* the k-range of a packed at a time */
+    int kc_max = K < GEMM_KC ? K : GEMM_KC, ks_max = K < ks ? K : ks;
+    size_t apack_size = a_in_place ? 0 : (size_t)round_up(group, GEMM_MR) * ks_max;
+    size_t bpack_size = (size_t)nc * kc_max;
     float *apack = pack_buffer((apack_size + bpack_size * threads) * sizeof(float));
 #pragma omp parallel
     {
@@ -402,24 +502,27 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
         float *bpack = apack + apack_size + bpack_size * tid;
         for (int i0 = 0; i0 < M; i0 += group) {
             int rows = M - i0 < group ? M - i0 : group, panels = round_up(rows, GEMM_MR) / GEMM_MR;
-            for (int k_begin = 0; k_begin < K; k_begin += GEMM_KS) {
-                int k_end = K - k_begin < GEMM_KS ? K : k_begin + GEMM_KS;
+            for (int k_begin = 0; k_begin < K; k_begin += ks) {
+                int k_end = K - k_begin < ks ? K : k_begin + ks;
                 int kchunks = (k_end - k_begin + GEMM_KC - 1) / GEMM_KC;
-                /* pack a: chunk after chunk, each chunk's row panels contiguous */
+                if (!a_in_place) {
+                    /* pack a: chunk after chunk, each chunk's row panels contiguous */
 #pragma omp for schedule(static)
-                for (int q = 0; q < kchunks * panels; q++) {
-                    int k0 = k_begin + (q / panels) * GEMM_KC, ip = (q % panels) * GEMM_MR;
-                    int kc = k_end - k0 < GEMM_KC ? k_end - k0 : GEMM_KC;
-                    pack_a(apack + (size_t)(k0 - k_begin) * panels * GEMM_MR + (size_t)ip * kc, a, i0 + ip,
-                           rows - ip < GEMM_MR ? rows - ip : GEMM_MR, k0, kc);
+                    for (int q = 0; q < kchunks * panels; q++) {
+                        int k0 = k_begin + (q / panels) * GEMM_KC, ip = (q % panels) * GEMM_MR;
+                        int kc = k_end - k0 < GEMM_KC ? k_end - k0 : GEMM_KC;
+                        pack_a(apack + (size_t)(k0 - k_begin) * panels * GEMM_MR + (size_t)ip * kc, a, i0 + ip,
+                               rows - ip < GEMM_MR ? rows - ip : GEMM_MR, k0, kc);
+                    }
+                    /* (the implied barrier: all of a is packed before any
+                     * block runs, and every block is done before a is
+                     * repacked) */
                 }
-                /* (the implied barrier: all of a is packed before any block
-                 * runs, and every block is done before a is repacked) */
 #pragma omp for schedule(dynamic)
                 for (int blk = 0; blk < nblocks; blk++) {
                     int j0 = blk * nc;
-                    gemm_column_block(k_begin, k_end, apack, rows, b, c, ldc, accumulate, bias, i0, j0,
-                                      N - j0 < nc ? N - j0 : nc, bpack);
+                    gemm_column_block(k_begin, k_end, a_in_place ? NULL : apack, a, rows, b, c, ldc, accumulate,
+                                      bias, i0, j0, N - j0 < nc ? N - j0 : nc, bpack);
                 }
             }
         }

@@ -605,6 +605,13 @@ int main(void) {
     check_matmul(1, 9, 520, 33, 0);
     check_matmul(4, 16, 64, 257, 1);
     check_matmul(1, 19, 7, 50257, 0);
+    /* the gemm's ways of reading: C a multiple of the 48-column panel (b read
+     * in place in both backward products), rows not a multiple of the 8-row
+     * tile (a read in place, its last rows copied), 16x16 transposes of
+     * whole panels, k-chunks of 384, and a last column block too narrow to
+     * be read in place */
+    check_matmul(2, 37, 96, 100, 1);
+    check_matmul(1, 24, 800, 144, 0);
     check_matvec_rows_independent(16, 37, 45);
     check_matvec_rows_independent(7, 768, 301);
     check_matvec_rows_independent(5, 37, 46);
