@@ -200,7 +200,7 @@ static inline float exp_fast(float x) {
 #define GEMM_KC 384 /* the k-chunk */
 #define GEMM_MC_MAX 1024 /* rows of a (or of c) taken at a time */
 #define GEMM_NC 384 /* the widest block of columns given to one thread */
-#define GEMM_KS (8 * GEMM_KC) /* the k-range whose packed a is shared at a time */
+#define GEMM_KS (8 * GEMM_KC) /* the k-range of a taken at a time */
 
 /* A matrix read through strides: element (i, j) is p[i*rs + j*cs]. */
 typedef struct {
@@ -473,9 +473,12 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
     }
     /* a is read in place when its rows run along k (inp in the forward
      * pass, dout in dinp's): a tile then reads MR rows of it, each in order.
-     * Otherwise (dout^T in dweight's) its rows are taken GEMM_MC_MAX at a
-     * time, and k GEMM_KS at a time, and packed once by all threads together
-     * and shared. Columns are dealt out in blocks of nc to the threads; a
+     * Otherwise (dout^T in dweight's) it is packed once by all threads
+     * together, and shared. Either way its rows are taken GEMM_MC_MAX at a
+     * time and k GEMM_KS at a time, and every block of columns runs over
+     * that part of a before the next: the part (up to 12 MiB) is read from
+     * L3 by every block, where a whole long a (the logits' dout, 51 MiB)
+     * would come from memory for each block. Columns are dealt out in blocks of nc to the threads; a
      * thread packs its block of b once per k-chunk, unless b's rows run
      * along j and it can be read in place too. So every element of a and b
      * is copied at most once per row group, never once per output block. nc
@@ -487,8 +490,7 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
     if (nc > GEMM_NC) nc = GEMM_NC;
     int nblocks = (N + nc - 1) / nc;
     int group = M < GEMM_MC_MAX ? M : GEMM_MC_MAX;
-    int a_in_place = a.cs == 1;
-    int ks = a_in_place ? K : GEMM_KS; /* the k-range of a packed at a time */
+    int a_in_place = a.cs == 1, ks = GEMM_KS;
     int kc_max = K < GEMM_KC ? K : GEMM_KC, ks_max = K < ks ? K : ks;
     size_t apack_size = a_in_place ? 0 : (size_t)round_up(group, GEMM_MR) * ks_max;
     size_t bpack_size = (size_t)nc * kc_max;
