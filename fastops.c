@@ -63,8 +63,9 @@
  *     run along k and are transposed 16x16 at a time in registers into
  *     panels of b, once per block of columns by the thread that owns it.
  *     Measured on Zen 5, reading in place and the 16x16 transpose (it was
- *     8x8) together took the products from 76% to 85-89% of the two-thread
- *     peak: the copies and the wait for them had cost a tenth of the time.
+ *     8x8) together took the five products of a step from 76% to 82-87% of
+ *     the two-thread peak (the same harness, runs minutes apart): the
+ *     copies and the wait for them had cost about a tenth of the time.
  *
  * The price is the order of the additions: sums here are split into lanes
  * and k-chunks, so results differ from gpt2.c's in the last bits (test_ops
