@@ -58,10 +58,13 @@
  *     a wait for it. b is read in place when its rows run along j (the
  *     weight in dinp's product, inp in dweight's): the tile loads 3 vectors
  *     from each of its rows. Two operands need the copy: dout^T in dweight's
- *     product (packed once per group of up to 1024 rows by all threads
- *     together, and shared) and the weight in the forward pass, whose rows
- *     run along k and are transposed 16x16 at a time in registers into
- *     panels of b, once per block of columns by the thread that owns it.
+ *     product and the weight in the forward pass. The weight's rows run
+ *     along k; they are transposed 16x16 at a time in registers into panels
+ *     of b, once per block of columns by the thread that owns it. dout^T is
+ *     packed by each thread for its own block of 128 rows (threads split
+ *     dweight's rows, so none waits for another's copy; gemm_by_rows), or,
+ *     for products wider than 768 columns, once by all threads together and
+ *     shared (gemm_by_columns).
  *     Measured on Zen 5, reading in place and the 16x16 transpose (it was
  *     8x8) together took the five products of a step from 76% to 82-87% of
  *     the two-thread peak (the same harness, runs minutes apart): the
@@ -190,8 +193,8 @@ static inline float exp_fast(float x) {
  *   - cache blocking: the sum over k is cut into chunks of KC, so the panels
  *     a tile reads stay in L1/L2 while they are reused (the file's opening
  *     comment gives the arithmetic).
- * Threads split the output into blocks of columns, so no two threads write
- * the same element. Every element sums k in the same order whatever the blocks and
+ * Threads split the output into blocks of columns (or, for dweight's
+ * product, of rows), so no two threads write the same element. Every element sums k in the same order whatever the blocks and
  * the number of threads: in chunks of KC, each chunk from zero in k order,
  * added to the output chunk after chunk. Results are therefore deterministic
  * and independent of the thread count.
@@ -199,9 +202,11 @@ static inline float exp_fast(float x) {
 #define GEMM_MR 8   /* rows of a register tile */
 #define GEMM_NR 48  /* columns: three AVX-512 vectors */
 #define GEMM_KC 384 /* the k-chunk */
-#define GEMM_MC_MAX 1024 /* rows of a (or of c) taken at a time */
+#define GEMM_MC_MAX 1024 /* rows of a taken at a time (gemm_by_columns) */
+#define GEMM_MC_ROWS 128 /* rows of a packed by one thread at a time (gemm_by_rows) */
+#define GEMM_NC_ROWS 768 /* the widest product gemm_by_rows takes */
 #define GEMM_NC 384 /* the widest block of columns given to one thread */
-#define GEMM_KS (8 * GEMM_KC) /* the k-range of a taken at a time */
+#define GEMM_KS (8 * GEMM_KC) /* the k-range of a taken at a time (gemm_by_columns) */
 
 /* A matrix read through strides: element (i, j) is p[i*rs + j*cs]. */
 typedef struct {
@@ -455,6 +460,31 @@ static void gemm_column_block(int k_begin, int k_end, const float *apack, MatVie
     }
 }
 
+/* One block of rows of c, i0 .. i0+rows-1, across all N columns, the whole
+ * sum over k, chunk by chunk: this thread packs the block's chunk of a into
+ * apack, and b is read in place when its rows run along j and N is whole
+ * panels, else packed (the chunk's N columns) into bpack. */
+static void row_block(MatView a, int i0, int rows, MatView b, int N, int K, float *c, size_t ldc, int accumulate,
+                      const float *bias, float *apack, float *bpack) {
+    int b_in_place = b.cs == 1 && N % GEMM_NR == 0;
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        int overwrite = k0 == 0 && !accumulate;
+        pack_a(apack, a, i0, rows, k0, kc);
+        if (!b_in_place) pack_b(bpack, b, k0, kc, 0, N);
+        for (int jp = 0; jp < N; jp += GEMM_NR) {
+            int nr = N - jp < GEMM_NR ? N - jp : GEMM_NR;
+            const float *bt = b_in_place ? b.p + (size_t)k0 * b.rs + jp : bpack + (size_t)jp * kc;
+            size_t ldb = b_in_place ? b.rs : PACKED;
+            for (int ip = 0; ip < rows; ip += GEMM_MR) {
+                int mr = rows - ip < GEMM_MR ? rows - ip : GEMM_MR;
+                gemm_tile(kc, apack + (size_t)ip * kc, PACKED, bt, ldb, c + (size_t)(i0 + ip) * ldc + jp, ldc, mr, nr,
+                          overwrite, bias ? bias + jp : NULL);
+            }
+        }
+    }
+}
+
 /* The packed panels' memory, kept from one gemm to the next and grown when
  * a call needs more. A fresh multi-megabyte malloc is fresh pages from the
  * OS, and faulting them in took 4% of the gemm's time. One buffer per
@@ -471,30 +501,31 @@ static float *pack_buffer(size_t bytes) {
     return buffer;
 }
 
-/* c (M,N) with row stride ldc:  c = bias + a @ b  (bias (N) or NULL), or with
- * `accumulate`, c += a @ b. a is (M,K), b is (K,N). */
-static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc, int accumulate, const float *bias) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* an empty sum */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++)
-                if (!accumulate) c[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
-        return;
-    }
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* gemm with the threads splitting the columns: the forward pass and dinp's
+ * product, and dweight's when wider than GEMM_NC_ROWS. */
+static void gemm_by_columns(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc, int accumulate,
+                            const float *bias) {
     /* a is read in place when its rows run along k (inp in the forward
      * pass, dout in dinp's): a tile then reads MR rows of it, each in order.
-     * Otherwise (dout^T in dweight's) it is packed once by all threads
-     * together, and shared. Either way its rows are taken GEMM_MC_MAX at a
-     * time and k GEMM_KS at a time, and every block of columns runs over
-     * that part of a before the next: the part (up to 12 MiB) is read from
-     * L3 by every block, where a whole long a (the logits' dout, 51 MiB)
-     * would come from memory for each block. Columns are dealt out in blocks of nc to the threads; a
-     * thread packs its block of b once per k-chunk, unless b's rows run
-     * along j and it can be read in place too. So every element of a and b
-     * is copied at most once per row group, never once per output block. nc
-     * is the largest multiple of NR that gives each thread about 4 blocks
-     * (an uneven split then costs little); block sizes change who computes a
-     * sum, never its order. */
+     * Otherwise (dout^T in a wide dweight's) it is packed once by all
+     * threads together, and shared. Either way its rows are taken
+     * GEMM_MC_MAX at a time and k GEMM_KS at a time, and every block of
+     * columns runs over that part of a before the next: the part (up to 12
+     * MiB) is read from L3 by every block, where a whole long a (the logits'
+     * dout, 51 MiB) would come from memory for each block. Columns are dealt
+     * out in blocks of nc to the threads; a thread packs its block of b once
+     * per k-chunk, unless b's rows run along j and it can be read in place
+     * too. So every element of a and b is copied at most once per row group,
+     * never once per output block. nc is the largest multiple of NR that
+     * gives each thread about 4 blocks (an uneven split then costs little). */
     int threads = max_threads();
     int nc = round_up((N + 4 * threads - 1) / (4 * threads), GEMM_NR);
     if (nc > GEMM_NC) nc = GEMM_NC;
@@ -507,11 +538,7 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
     float *apack = pack_buffer((apack_size + bpack_size * threads) * sizeof(float));
 #pragma omp parallel
     {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *bpack = apack + apack_size + bpack_size * tid;
+        float *bpack = apack + apack_size + bpack_size * thread_id();
         for (int i0 = 0; i0 < M; i0 += group) {
             int rows = M - i0 < group ? M - i0 : group, panels = round_up(rows, GEMM_MR) / GEMM_MR;
             for (int k_begin = 0; k_begin < K; k_begin += ks) {
@@ -539,6 +566,49 @@ static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc
             }
         }
     }
+}
+
+/* gemm for a product whose a has to be packed and whose rows are at most
+ * GEMM_NC_ROWS wide (dweight's, for GPT-2 124M's C = 768). Threads split the
+ * rows, in blocks of GEMM_MC_ROWS, and each packs its own block's a, so no
+ * thread waits for another's copy; all of b (dweight's inp, read in place)
+ * stays in L2 and every block runs against it. Measured on Zen 5, dweight's
+ * products at C = 768 ran 5-10% faster this way than with a shared; at
+ * C = 3072 (fcproj's), where b no longer fits L2, 5-10% slower, so wider
+ * products keep the column split. */
+static void gemm_by_rows(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc, int accumulate,
+                         const float *bias) {
+    int threads = max_threads(), nblocks = (M + GEMM_MC_ROWS - 1) / GEMM_MC_ROWS;
+    int kc_max = K < GEMM_KC ? K : GEMM_KC;
+    size_t apack_size = (size_t)GEMM_MC_ROWS * kc_max, bpack_size = (size_t)round_up(N, GEMM_NR) * kc_max;
+    float *buffer = pack_buffer((apack_size + bpack_size) * threads * sizeof(float));
+#pragma omp parallel
+    {
+        float *apack = buffer + (apack_size + bpack_size) * thread_id(), *bpack = apack + apack_size;
+#pragma omp for schedule(dynamic)
+        for (int blk = 0; blk < nblocks; blk++) {
+            int i0 = blk * GEMM_MC_ROWS;
+            row_block(a, i0, M - i0 < GEMM_MC_ROWS ? M - i0 : GEMM_MC_ROWS, b, N, K, c, ldc, accumulate, bias, apack,
+                      bpack);
+        }
+    }
+}
+
+/* c (M,N) with row stride ldc:  c = bias + a @ b  (bias (N) or NULL), or with
+ * `accumulate`, c += a @ b. a is (M,K), b is (K,N). Block sizes, and which
+ * thread takes a block, change who computes a sum, never its order. */
+static void gemm(int M, int N, int K, MatView a, MatView b, float *c, size_t ldc, int accumulate, const float *bias) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* an empty sum */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                if (!accumulate) c[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
+        return;
+    }
+    if (a.cs != 1 && N <= GEMM_NC_ROWS)
+        gemm_by_rows(M, N, K, a, b, c, ldc, accumulate, bias);
+    else
+        gemm_by_columns(M, N, K, a, b, c, ldc, accumulate, bias);
 }
 
 /* ---- the matrix-vector path: generation's products --------------------- */
