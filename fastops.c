@@ -973,7 +973,7 @@ static inline float tanh_fast(float u) {
 /* Stands in for gelu_forward, with tanh_fast for tanhf:
  * out = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3) */
 void gelu_forward_fast(float *out, const float *inp, size_t N) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N >= PARALLEL_MIN_FLOATS)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);

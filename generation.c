@@ -47,7 +47,7 @@ void gpt2_kv_alloc_batch(GPT2 *model, int N, int T) {
     kv->fch_gelu = xmalloc(n * 4 * C * sizeof(float), "step buffer");
     kv->mean = xmalloc(n * sizeof(float), "step buffer");
     kv->rstd = xmalloc(n * sizeof(float), "step buffer");
-    kv->att = xmalloc((size_t)T * sizeof(float), "step buffer");
+    kv->att = xmalloc(mul_size(n * (size_t)c->NH, (size_t)T * sizeof(float), "step buffer"), "step buffer");
     kv->logits = xmalloc(mul_size(n * sizeof(float), (size_t)c->V, "step logits"), "step logits");
 }
 
@@ -86,14 +86,17 @@ const float *gpt2_forward_step_batch(GPT2 *model, const int *tokens, int N, int 
         layernorm_forward(kv->ln, kv->mean, kv->rstd, kv->x, w.ln1w, w.ln1b, N, 1, C);
         op->matmul_forward(kv->qkv, kv->ln, w.qkvw, w.qkvb, N, 1, C, 3 * C);
         adapter_forward(model, LORA_QKV, l, kv->qkv, kv->ln, N, 1); /* LoRA, if any */
+        /* every (sequence, head) attends on its own, with its own scratch row of att */
+#pragma omp parallel for collapse(2) if (N * NH > 1)
         for (int n = 0; n < N; n++) {
-            const float *qkv = kv->qkv + (size_t)n * C3; /* (3C): q, k, v of every head */
             for (int h = 0; h < NH; h++) {
+                const float *qkv = kv->qkv + (size_t)n * C3; /* (3C): q, k, v of every head */
                 float *keys = kv_head(model, kv->k, n, l, h), *values = kv_head(model, kv->v, n, l, h);
+                float *att = kv->att + ((size_t)n * NH + h) * kv->T;
                 memcpy(keys + (size_t)pos * hs, qkv + C + (size_t)h * hs, (size_t)hs * sizeof(float));
                 memcpy(values + (size_t)pos * hs, qkv + 2 * (size_t)C + (size_t)h * hs, (size_t)hs * sizeof(float));
-                op->attention_query(kv->atty + (size_t)n * C + (size_t)h * hs, kv->att, qkv + (size_t)h * hs, keys,
-                                    values, (size_t)hs, pos + 1, hs);
+                op->attention_query(kv->atty + (size_t)n * C + (size_t)h * hs, att, qkv + (size_t)h * hs, keys, values,
+                                    (size_t)hs, pos + 1, hs);
             }
         }
         op->matmul_forward(kv->proj, kv->atty, w.attprojw, w.attprojb, N, 1, C, C);

@@ -50,7 +50,7 @@ const char *const PARAM_TENSOR_NAMES[NUM_PARAM_TENSORS] = {
 
 /* out (B,T,C) = wte[inp[b,t]] + wpe[t];  inp (B,T), wte (Vp,C), wpe (maxT,C) */
 void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe, int B, int T, int C) {
-#pragma omp parallel for collapse(2)
+#pragma omp parallel for collapse(2) if (B * T >= PARALLEL_MIN_ROWS)
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
             float *o = out + ((size_t)b * T + t) * C;
@@ -89,7 +89,7 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *in
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                        const float *bias, int B, int T, int C) {
     const float eps = 1e-5f;
-#pragma omp parallel for
+#pragma omp parallel for if (B * T >= PARALLEL_MIN_ROWS)
     for (size_t bt = 0; bt < (size_t)B * T; bt++) {
         const float *x = inp + bt * C;
         float m = 0.0f;
@@ -402,7 +402,7 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
 
 /* out = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3);  N elements */
 void gelu_forward(float *out, const float *inp, size_t N) {
-#pragma omp parallel for
+#pragma omp parallel for if (N >= PARALLEL_MIN_FLOATS)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
@@ -428,7 +428,7 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
 
 /* out = inp1 + inp2, N elements */
 void residual_forward(float *out, const float *inp1, const float *inp2, size_t N) {
-#pragma omp parallel for
+#pragma omp parallel for if (N >= PARALLEL_MIN_FLOATS)
     for (size_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];
 }
 
