@@ -423,8 +423,8 @@ static void edge_rows(float *dst, MatView a, int i, int mr, int k0, int kc) {
 
 /* One block of nc columns of c at column j0, rows i0 .. i0+rows-1, the whole
  * sum over k, chunk by chunk. a comes from apack (packed chunk by chunk, as
- * gemm lays it out for the rows i0..) or, apack NULL, from the matrix in
- * place. b is read in place when its rows run along j and the block is
+ * gemm_by_columns lays it out for the rows i0..) or, apack NULL, from the
+ * matrix in place. b is read in place when its rows run along j and the block is
  * whole panels; otherwise this thread packs the block's chunk into bpack.
  * The column panel is the inner loop's constant, and the row panels stream
  * past it. */
